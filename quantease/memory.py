@@ -8,7 +8,7 @@ Docs: https://quantease.github.io/quantease/memory.html.md"""
 __all__ = ['MB', 'shape_of', 'kv_cache_bytes', 'activation_bytes', 'tensor_bytes', 'weight_bytes', 'memory_budget',
            'measure_peak', 'split_measured']
 
-# %% ../nbs/17_memory.ipynb #6650aaee
+# %% ../nbs/17_memory.ipynb #1230a8b2
 import json, math, os, re, subprocess, sys, time
 from pathlib import Path
 import torch
@@ -16,7 +16,7 @@ from .grid import QuantEaseError
 
 MB = 2**20
 
-# %% ../nbs/17_memory.ipynb #3675f7f9
+# %% ../nbs/17_memory.ipynb #2f1f1c2e
 def _cfg(config, *names, default=None):
     for n in names:
         v = getattr(config, n, None)
@@ -51,7 +51,7 @@ def activation_bytes(config, batch, tokens, dtype_bytes=4, logits_tokens=1, attn
     logits = batch * logits_tokens * s['vocab'] * 4 / dtype_bytes         # float32 logits (counted in dtype units)
     return int(dtype_bytes * (resid + max(qkv + scores, mlp) + logits))
 
-# %% ../nbs/17_memory.ipynb #5a07aca6
+# %% ../nbs/17_memory.ipynb #942d219e
 def _block_linears(model):
     from quantease.models import find_blocks, find_linears
     path, blocks = find_blocks(model)
@@ -91,7 +91,7 @@ def memory_budget(model, batch=2, prompt=512, new_tokens=32, bits=None, groupsiz
     out['weights'] = w
     return out
 
-# %% ../nbs/17_memory.ipynb #7fd507d0
+# %% ../nbs/17_memory.ipynb #4ace3d71
 def _status_kb(field):
     m = re.search(rf'^{field}:\s+(\d+) kB', Path('/proc/self/status').read_text(), re.M)
     return int(m.group(1)) * 1024 if m else None
@@ -176,7 +176,7 @@ def measure_peak(spec, timeout=1800):
         raise QuantEaseError(f"memory measurement of {spec} failed: {err}")
     return json.loads(lines[-1][2:])
 
-# %% ../nbs/17_memory.ipynb #7850c7e2
+# %% ../nbs/17_memory.ipynb #e88b8295
 def split_measured(r):
     "Measured memory of one configuration, split like `memory_budget` (bytes)."
     base = r['runtime']                       # the process without the model (libraries loaded)
