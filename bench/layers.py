@@ -11,9 +11,9 @@ machine is measured against itself. `loop/x` is how many times faster a method i
                            [--sweeps 30] [--loop-sweeps K] [--bits 4] [--threads N] [--tokens 2048]
                            [--nsamples 16 --seqlen 512 --layer-block 15] [--out runs/layers.json]
 
-Methods: `loop` = `quantease(block=None)`, `blocked` = `quantease(block=128)`, `fast` = `quantease_fast` (CPU: compiled
-in-block kernel, backend 'c'; CUDA: torch in-block ops), `fast-torch` = `quantease_fast(backend='torch')`, `triton` and
-`triton-tf32` = `quantease_fast(backend='triton')` with float32 / TF32 matrix products (CUDA only).
+Methods: `loop` = `quantease(block=None)`, `blocked` = `quantease(block=128)`, `fast` = `quantease()` with its default backend (CPU: compiled
+in-block kernel, backend 'c'; CUDA: torch in-block ops), `fast-torch` = `quantease(backend='torch')`, `triton` and
+`triton-tf32` = `quantease(backend='triton')` with float32 / TF32 matrix products (CUDA only).
 
 `--loop-sweeps K` times the per-column loop and blocked QuantEase on K sweeps only and scales their times to `--sweeps`
 (marked `~`; their cost per sweep is constant, unlike `fast`'s); `dobj` then compares against `fast` (whose iterates
@@ -88,7 +88,6 @@ def run_method(method, W, H, grid, sweeps, loop_sweeps, threads):
     from quantease.rtn import rtn
     from quantease.gptq import gptq
     from quantease.quantease import quantease
-    from quantease.fast import quantease_fast
     dev = W.device
     sync(dev); t, cpu = time.perf_counter(), time.process_time()
     scale, approx = 1.0, False
@@ -96,14 +95,14 @@ def run_method(method, W, H, grid, sweeps, loop_sweeps, threads):
     elif method == 'gptq': q = gptq(W, H, grid)
     elif method in ('loop', 'blocked'):
         k = loop_sweeps or sweeps
-        q = quantease(W, H, grid, num_iter=k, block=None if method == 'loop' else 128)
+        q = quantease(W, H, grid, num_iter=k, block=None if method == 'loop' else 128, backend='reference')
         scale, approx = sweeps / k, k != sweeps
     elif method in ('fast', 'fast-r0'):
-        q = quantease_fast(W, H, grid, num_iter=sweeps, block=128, threads=threads,
-                           backend='auto' if dev.type == 'cpu' else 'torch', refresh=0 if method == 'fast-r0' else 1)
-    elif method == 'fast-torch': q = quantease_fast(W, H, grid, num_iter=sweeps, block=128, threads=threads, backend='torch')
-    elif method == 'triton': q = quantease_fast(W, H, grid, num_iter=sweeps, block=64, backend='triton')
-    elif method == 'triton-tf32': q = quantease_fast(W, H, grid, num_iter=sweeps, block=64, backend='triton', tf32=True)
+        q = quantease(W, H, grid, num_iter=sweeps, block=128, threads=threads,
+                      backend='auto' if dev.type == 'cpu' else 'torch', refresh=0 if method == 'fast-r0' else 1)
+    elif method == 'fast-torch': q = quantease(W, H, grid, num_iter=sweeps, block=128, threads=threads, backend='torch')
+    elif method == 'triton': q = quantease(W, H, grid, num_iter=sweeps, block=64, backend='triton')
+    elif method == 'triton-tf32': q = quantease(W, H, grid, num_iter=sweeps, block=64, backend='triton', tf32=True)
     else: raise SystemExit(f'unknown method {method}')
     sync(dev)
     return q, (time.perf_counter() - t) * scale, (time.process_time() - cpu) * scale, approx

@@ -8,7 +8,7 @@ moving blocks, errors, bookkeeping). On CUDA every timer synchronises the device
 
     python bench/model.py --device cuda                      # 32 blocks of 4096/11008, fp16, 128 x 2048 random tokens
     python bench/model.py --tiny                             # 2 blocks of 256/688 on the CPU, seconds
-    python bench/model.py --solver fast --backend triton     # quantease.fast.quantease_fast instead of quantease
+    python bench/model.py --solver fast --backend triton     # the fast backends instead of the reference sweeps
     options: --blocks --hidden --intermediate --heads --nsamples --seqlen --sweeps --bits --dtype --threads --out
 
 Random weights and random tokens: the numbers are about speed and memory, not quality.
@@ -71,7 +71,7 @@ def main(argv=None):
     p.add_argument('--seqlen', type=int, default=2048)
     p.add_argument('--sweeps', type=int, default=30)
     p.add_argument('--bits', type=float, default=4)
-    p.add_argument('--solver', default='quantease', choices=['quantease', 'fast'], help='quantease.quantease or quantease.fast.quantease_fast')
+    p.add_argument('--solver', default='quantease', choices=['quantease', 'fast'], help="quantease(backend='reference') or quantease with --backend")
     p.add_argument('--backend', default='auto', help="fast solver only: torch, triton or auto")
     p.add_argument('--tf32', action='store_true', help='fast solver only: TF32 matrix products on CUDA')
     p.add_argument('--dtype', default=None, help='model dtype (default float16 on CUDA, float32 on CPU)')
@@ -90,12 +90,8 @@ def main(argv=None):
     ph = Phases(device)
     model = llama_like(a.blocks, a.hidden, a.intermediate, a.heads, a.vocab, a.seqlen, dtype, device)
     calib = torch.randint(a.vocab, (a.nsamples, a.seqlen), generator=torch.Generator().manual_seed(0))
-    if a.solver == 'fast':
-        from quantease.fast import quantease_fast
-        pipeline.SOLVERS['quantease_fast'] = quantease_fast
-        method, opts = 'quantease_fast', dict(backend=a.backend, tf32=a.tf32)
-    else:
-        method, opts = 'quantease', {}
+    method = 'quantease'
+    opts = dict(backend=a.backend, tf32=a.tf32) if a.solver == 'fast' else dict(backend='reference')
     # instrument (this process only): the pipeline looks these up at call time
     orig = dict(capture=pipeline.capture_inputs, run_block=pipeline.run_block, add=Hessian.add, solver=pipeline.SOLVERS[method])
     pipeline.capture_inputs = ph.wrap('capture', orig['capture'])
@@ -112,7 +108,6 @@ def main(argv=None):
     finally:
         pipeline.capture_inputs, pipeline.run_block, Hessian.add = orig['capture'], orig['run_block'], orig['add']
         pipeline.SOLVERS[method] = orig['solver']
-        if method == 'quantease_fast': del pipeline.SOLVERS['quantease_fast']
     phases = {k: round(ph.t.get(k, 0.0), 3) for k in ('capture', 'forward', 'hessian', 'solve')}
     phases['other'] = round(total - sum(phases.values()), 3)
     peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device == 'cuda' else None

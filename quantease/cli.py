@@ -11,7 +11,7 @@ __all__ = ['parser', 'main']
 import argparse, sys
 from dataclasses import fields
 from .grid import QuantEaseError
-from .pipeline import Job, SOLVERS, WBITS, DTYPES, run
+from .pipeline import Job, SOLVERS, WBITS, DTYPES, SAVE_FORMATS, run
 from .tasks import add_eval_args, add_eval_task_args, run_eval
 
 # %% ../nbs/15_cli.ipynb #95f3b5eb
@@ -24,6 +24,11 @@ class _Parser(argparse.ArgumentParser):
 def _positive_or_none(s):
     return None if s.lower() in ('none', 'all') else int(s)
 
+def _bits(s):
+    "4 -> 4, 1.58 -> 1.58: integers stay integers, so that `--wbits 4` and the JSON read as before."
+    v = float(s)
+    return int(v) if v.is_integer() else v
+
 def parser():
     "The `quantease` argument parser."
     d = Job()
@@ -34,23 +39,28 @@ def parser():
     a = q.add_argument
     a('--model', default=d.model, help='alias (smollm2-135m), Hugging Face id or local path (default: %(default)s)')
     a('--dataset', default=d.dataset, help='calibration data: c4, wikitext2, ptb or a .txt/.jsonl path (default: %(default)s)')
-    a('--wbits', type=int, default=d.wbits, choices=WBITS, help='bits per weight; 16 evaluates the unquantized model (default: %(default)s)')
+    a('--wbits', type=_bits, default=d.wbits, choices=WBITS, help='bits per weight; 1.58 is ternary, 16 evaluates the unquantized model (default: %(default)s)')
     a('--groupsize', type=int, default=d.groupsize, help='input columns per (scale, zero); -1 = one per output row (default: %(default)s)')
     a('--sym', action='store_true', help='symmetric grid')
-    a('--num-iter', type=int, default=d.num_iter, help='QuantEase sweeps (default: %(default)s)')
+    a('--num-iter', type=int, default=d.num_iter, help='coordinate-descent sweeps (default: the method\'s own: quantease 30, gptq_quantease and ternary 10)')
     a('--nsamples', type=int, default=d.nsamples, help='calibration windows (default: %(default)s)')
     a('--seqlen', type=int, default=d.seqlen, help='tokens per calibration window (default: %(default)s)')
     a('--seed', type=int, default=d.seed, help='seed for drawing calibration windows (default: %(default)s)')
     a('--true-sequential', action=argparse.BooleanOptionalAction, default=d.true_sequential,
       help='quantize the layers of a block group by group in execution order (default: on)')
-    a('--act-order', action='store_true', help='process columns by decreasing Hessian diagonal')
+    a('--act-order', action='store_true', default=d.act_order, help="process columns by decreasing Hessian diagonal (default: the method's own: off, spqr on)")
     a('--static-groups', action='store_true', help='GPTQ: fix group statistics before the sweep (with --act-order)')
     a('--quantization-method', default=d.quantization_method, choices=list(SOLVERS), help='solver (default: %(default)s)')
+    a('--outlier', type=float, default=d.outlier,
+      help='quantease: fraction of weights kept in full precision (0.01 = 1%%); spqr: outlier threshold (default: none; spqr 20)')
+    a('--alpha', type=float, default=d.alpha, help='quantease with outliers: step-size multiplier of the thresholding step (default: %(default)s)')
+    a('--structure-outlier', action='store_true', help='quantease with outliers: keep whole input columns in full precision')
     a('--percdamp', type=float, default=d.percdamp, help='Hessian damping, fraction of its mean diagonal (default: %(default)s)')
     a('--compute-quantization-recon-error', action=argparse.BooleanOptionalAction, default=d.compute_quantization_recon_error,
       help='record the relative error of every layer (default: on)')
     a('--num-layers-to-quantize', type=_positive_or_none, default=d.num_layers_to_quantize, help='quantize only the first N blocks (default: all)')
-    a('--save', default=d.save, help='results JSON: a .json path or a directory that gets results.json')
+    a('--save', default=d.save, help='a .json path for the results, or a directory that gets results.json and the quantized checkpoint')
+    a('--save-format', default=d.save_format, choices=SAVE_FORMATS, help='checkpoint format when --save is a directory (default: %(default)s)')
     a('--data-dir', default=d.data_dir, help='local data directory (default: $QUANTEASE_DATA, else the hub)')
     a('--device', default=d.device, help='cuda, cuda:1, cpu (default: cuda if available, else cpu)')
     a('--dtype', default=d.dtype, choices=DTYPES, help='model dtype (default: %(default)s)')

@@ -6,7 +6,7 @@ Docs: https://quantease.github.io/quantease/fast.html.md"""
 
 # %% auto #0
 __all__ = ['BACKENDS', 'default_threads', 'num_threads', 'block_steps_torch', 'c_kernel', 'block_steps_c', 'sweep_screened',
-           'sweep_columns', 'sweep_triton', 'resolve_backend', 'solve', 'quantease_fast']
+           'sweep_columns', 'sweep_triton', 'resolve_backend', 'solve', 'tf32_matmul']
 
 # %% ../nbs/08_fast.ipynb #a16fc263
 import contextlib, ctypes, hashlib, math, os, platform, shutil, subprocess, tempfile, time
@@ -301,7 +301,7 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
 
 # %% ../nbs/08_fast.ipynb #330e77c8
 @contextlib.contextmanager
-def _tf32(on):
+def tf32_matmul(on):
     "TF32 for CUDA matrix products inside the body (when `on`)."
     if not on:
         yield
@@ -310,38 +310,3 @@ def _tf32(on):
     torch.backends.cuda.matmul.allow_tf32 = True
     try: yield
     finally: torch.backends.cuda.matmul.allow_tf32 = old
-
-def quantease_fast(W, H, grid=None, num_iter=30, percdamp=0.01, act_order=False, block=128, init=None, threads=None,
-                   backend='auto', tf32=False, refresh=1):
-    """`quantease` run by `solve`: the same iterates and result, faster. `threads`: CPU threads of the matrix products
-    (default `$QUANTEASE_THREADS`, else torch's setting); `backend`: in-block steps by 'torch', 'c' (CPU), 'triton'
-    (CUDA) or 'auto'; `tf32`: TF32 matrix products on CUDA (faster, P less exact); `refresh`: see `solve`."""
-    from quantease.quantease import _statistics, _check_options   # here, so that quantease.py may import this module
-    t0 = time.perf_counter()
-    grid = Grid() if grid is None else grid
-    _check_options(num_iter, percdamp, block)
-    backend = resolve_backend(backend, W.device)
-    H = H.to(W.device, torch.float32)
-    Wp, Hp, _ = prepare(W, H, percdamp)
-    scale, zero, g_idx, C = _statistics(W, grid, init)
-    S, Z = scale[:, g_idx], zero[:, g_idx]
-    if C is None: C = Wp / S + Z
-    extra = Hp.diagonal() - H.diagonal()
-    perm = (torch.argsort(Hp.diagonal(), descending=True, stable=True) if act_order
-            else torch.arange(W.shape[1], device=W.device))
-    cols_first = lambda M: M[:, perm].T.contiguous()
-    Wt, Ht = cols_first(Wp), Hp[perm][:, perm]
-    with _tf32(W.is_cuda and tf32):
-        best, log = solve(Wt, Ht, cols_first(C), cols_first(S), cols_first(Z), grid.maxq, int(num_iter),
-                          block and int(block), extra[perm], threads=threads, backend=backend, refresh=refresh)
-    codes = torch.empty_like(C)
-    codes[:, perm] = best.T
-    Q = dequantize(codes, S, Z)
-    energy = max((Wt * (Ht @ Wt)).sum(dtype=torch.float64).item(), 1e-30)
-    stats = dict(method='quantease', num_iter=int(num_iter), block=block, percdamp=percdamp, act_order=act_order,
-                 backend=backend, tf32=tf32, refresh=refresh, **log)
-    stats['objective_rel'] = [f / energy for f in log['objective']]
-    stats['relative_error'] = relative_error(W, Q, H)
-    if W.is_cuda: torch.cuda.synchronize(W.device)
-    stats['time'] = time.perf_counter() - t0
-    return from_weight(Q, scale, zero, g_idx, grid, stats=stats)

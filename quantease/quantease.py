@@ -13,6 +13,7 @@ from functools import partial
 import torch
 from .grid import Grid, Quantized, QuantEaseError, check_finite, quantize, dequantize, from_weight
 from .hessian import prepare, relative_error
+from .fast import solve, resolve_backend, tf32_matmul
 
 # %% ../nbs/04_quantease.ipynb #b30d3089
 def _step(j, C, P, R, S, maxq):
@@ -86,11 +87,13 @@ def _check_options(num_iter, percdamp, block):
     if block is not None and (int(block) != block or block < 1): raise QuantEaseError(f"block must be None or a positive integer; got {block}")
     if not percdamp >= 0: raise QuantEaseError(f"percdamp must be >= 0; got {percdamp}")
 
-def quantease(W, H, grid=None, num_iter=30, percdamp=0.01, act_order=False, block=128, init=None):
+def quantease(W, H, grid=None, num_iter=30, percdamp=0.01, act_order=False, block=128, init=None, backend='auto',
+              threads=None, tf32=False, refresh=1):
     "Quantize W [rows, cols] onto `grid` by cyclic coordinate descent on tr((Ŵ-W)(H+λI)(Ŵ-W)^T)."
     t0 = time.perf_counter()
     grid = Grid() if grid is None else grid
     _check_options(num_iter, percdamp, block)
+    if backend != 'reference': backend = resolve_backend(backend, W.device)   # a bad backend fails before any work
     H = H.to(W.device, torch.float32)
     Wp, Hp, _ = prepare(W, H, percdamp)
     scale, zero, g_idx, C = _statistics(W, grid, init)
@@ -101,13 +104,15 @@ def quantease(W, H, grid=None, num_iter=30, percdamp=0.01, act_order=False, bloc
             else torch.arange(W.shape[1], device=W.device))
     cols_first = lambda M: M[:, perm].T.contiguous()
     Wt, Ht = cols_first(Wp), Hp[perm][:, perm]
-    best, log = _solve(Wt, Ht, cols_first(C), cols_first(S), cols_first(Z), grid.maxq, int(num_iter),
-                       block and int(block), extra[perm])
+    args = (Wt, Ht, cols_first(C), cols_first(S), cols_first(Z), grid.maxq, int(num_iter), block and int(block), extra[perm])
+    if backend == 'reference': best, log = _solve(*args)
+    else:
+        with tf32_matmul(W.is_cuda and tf32): best, log = solve(*args, threads=threads, backend=backend, refresh=refresh)
     codes = torch.empty_like(C)
     codes[:, perm] = best.T
     Q = dequantize(codes, S, Z)
     energy = max((Wt * (Ht @ Wt)).sum(dtype=torch.float64).item(), 1e-30)
-    stats = dict(method='quantease', num_iter=int(num_iter), block=block, percdamp=percdamp, act_order=act_order, **log)
+    stats = dict(method='quantease', num_iter=int(num_iter), block=block, percdamp=percdamp, act_order=act_order, backend=backend, **log)
     stats['objective_rel'] = [f / energy for f in log['objective']]
     stats['relative_error'] = relative_error(W, Q, H)
     if W.is_cuda: torch.cuda.synchronize(W.device)
