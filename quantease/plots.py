@@ -33,6 +33,9 @@ def summarize(f):
     if q:
         s = q['settings']; g = s['grid']
         method, bits, avg = s['method'], g['bits'], q.get('avg_bits') or g['bits']
+        o = s.get('solver_options') or {}
+        if method == 'quantease' and o.get('outlier'):   # the outlier variants are methods of their own in every table
+            method = f"quantease +{100 * o['outlier']:g}% {'columns' if o.get('structured') else 'outliers'}"
         gs = g.get('groupsize', -1)
         label = f"{method} {bits:g}-bit" + (f" g{gs}" if gs and gs > 0 else '')
     else:
