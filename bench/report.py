@@ -2,7 +2,7 @@
 
     python bench/report.py runs/table            # prints markdown tables, writes summary.json and PNGs into the folder
 
-Tables: (1) WikiText-2 perplexity of rtn / gptq / quantease at 3 and 4 bits, per channel and groups of 128, with
+Tables: (1) WikiText-2 perplexity of rtn / gptq / quantease at 3 and 4 bits, per channel and groups of 64, with
 quantization time; (2) every method per channel: WikiText-2 / PTB / C4 perplexity, average bits, mean layer error;
 (3) perplexity and LAMBADA for the unquantized model and rtn / gptq / quantease at 4 and 3 bits.
 """
@@ -33,14 +33,14 @@ def qtime(runs, name):
     return r[1]['times'].get('quantize') if r else None
 
 def table_main(runs):
-    "rtn / gptq / quantease x 3, 4 bits x per-channel, g128: WikiText-2 perplexity and quantization time."
-    out = ['| method | bits | WikiText-2 ppl, per channel | WikiText-2 ppl, g128 | quantize s (per channel / g128) |',
+    "rtn / gptq / quantease x 3, 4 bits x per-channel, g64: WikiText-2 perplexity and quantization time."
+    out = ['| method | bits | WikiText-2 ppl, per channel | WikiText-2 ppl, g64 | quantize s (per channel / g64) |',
            '|---|---|---|---|---|']
     fp = ppl(runs, 'fp16', 'wikitext2')
     out.append(f'| unquantized (fp32) | 16 | {fmt(fp)} | {fmt(fp)} | - |')
     for bits in (4, 3):
         for m, short in [('rtn', 'rtn'), ('gptq', 'gptq'), ('quantease', 'qe')]:
-            a, b = f'{short}-w{bits}', f'{short}-w{bits}-g128'
+            a, b = f'{short}-w{bits}', f'{short}-w{bits}-g64'
             out.append(f'| {m} | {bits} | {fmt(ppl(runs, a, "wikitext2"))} | {fmt(ppl(runs, b, "wikitext2"))} | '
                        f'{fmt(qtime(runs, a), 0)} / {fmt(qtime(runs, b), 0)} |')
     return '\n'.join(out)
@@ -94,7 +94,7 @@ def main():
     (Path(a.folder) / 'tables.md').write_text(text + '\n')
     (Path(a.folder) / 'summary.json').write_text(json.dumps(
         {n: {k: v for k, v in s.items() if k != 'layers'} | {'quantize_s': qtime(runs, n)} for n, (s, _) in runs.items()}, indent=1))
-    pc = [Path(a.folder) / f'{n}.json' for n in runs if 'g128' not in n and not n.endswith('1.58')]
+    pc = [Path(a.folder) / f'{n}.json' for n in runs if 'g64' not in n and not n.endswith('1.58')]
     print('plots:', plot_tradeoff(pc, out=Path(a.folder) / 'tradeoff.png', dataset='wikitext2',
                                   title='SmolLM2-135M: quality against average bits (per channel)'))
     three = [Path(a.folder) / f'{n}.json' for n in ('rtn-w3', 'gptq-w3', 'qe-w3') if n in runs]
