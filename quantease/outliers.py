@@ -137,15 +137,15 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
 
 # %% ../nbs/05_outliers.ipynb #1b81a5bf
 def quantease_auto(W, H, grid=None, num_iter=30, percdamp=0.01, act_order=False, block=128, init=None, outlier=0.,
-                   alpha=1.0, structured=False, backend='auto', threads=None):
+                   alpha=1.0, structured=False, backend='auto', threads=None, tf32=False):
     """`quantease`, or `quantease_outliers` when `outlier` > 0 (a fraction of the weights, or of the columns if `structured`).
-    The pipeline's `quantease` method. `backend` and `threads` choose how plain QuantEase runs its sweeps."""
+    The pipeline's `quantease` method. `backend`, `threads` and `tf32` choose how plain QuantEase runs its sweeps."""
     if outlier:
         if init is not None: raise QuantEaseError("init is not supported together with outliers")
         return quantease_outliers(W, H, grid, outlier=outlier, alpha=alpha, structured=structured, num_iter=num_iter,
                                   percdamp=percdamp, act_order=act_order, block=block)
     return quantease(W, H, grid, num_iter=num_iter, percdamp=percdamp, act_order=act_order, block=block, init=init,
-                     backend=backend, threads=threads)
+                     backend=backend, threads=threads, tf32=tf32)
 
 # %% ../nbs/05_outliers.ipynb #272bbadd
 def gptq_quantease(W, H, grid=None, num_iter=10, blocksize=128, percdamp=0.01, act_order=False, static_groups=False,
