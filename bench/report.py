@@ -28,6 +28,10 @@ def fmt(v, nd=2):
 def ppl(runs, name, ds):
     return runs[name][0]['ppl'].get(ds) if name in runs else None
 
+def label(s, name):
+    "Row label: the unquantized run's own, else method and bits."
+    return s['label'] if name == 'fp16' else f"{s['method']} {s['bits']:g}-bit"
+
 def qtime(runs, name):
     r = runs.get(name)
     return r[1]['times'].get('quantize') if r else None
@@ -54,10 +58,8 @@ def table_methods(runs):
     order = lambda n: (n != 'fp16', -float(n.split('-w')[1].split('-')[0]) if '-w' in n else 0, names.index(n))
     for n in sorted((n for n in names if n in runs), key=order):
         s, r = runs[n]
-        q = r.get('quantization') or {}
-        label = s['label'] if n == 'fp16' else f"{s['method']} {s['bits']:g}-bit"
-        err = q.get('mean_relative_error')
-        out.append(f"| {label} | {fmt(s['avg_bits'], 3)} | {fmt(s['ppl'].get('wikitext2'))} | {fmt(s['ppl'].get('ptb'))} | "
+        err = (r.get('quantization') or {}).get('mean_relative_error')
+        out.append(f"| {label(s, n)} | {fmt(s['avg_bits'], 3)} | {fmt(s['ppl'].get('wikitext2'))} | {fmt(s['ppl'].get('ptb'))} | "
                    f"{fmt(s['ppl'].get('c4'))} | {fmt(err, 4)} | {fmt(qtime(runs, n), 0)} |")
     return '\n'.join(out)
 
@@ -66,10 +68,9 @@ def table_lambada(runs):
     out = ['| model | WikiText-2 ppl | LAMBADA acc % | LAMBADA ppl |', '|---|---|---|---|']
     for n in ['fp16'] + [f'{k}-w{b}' for b in (4, 3) for k in ('rtn', 'gptq', 'qe')]:
         if n not in runs: continue
-        s, r = runs[n]
-        label = s['label'] if n == 'fp16' else f"{s['method']} {s['bits']:g}-bit"
+        s = runs[n][0]
         acc = None if s['lambada_acc'] is None else 100 * s['lambada_acc']
-        out.append(f"| {label} | {fmt(s['ppl'].get('wikitext2'))} | {fmt(acc)} | {fmt(s['lambada_ppl'])} |")
+        out.append(f"| {label(s, n)} | {fmt(s['ppl'].get('wikitext2'))} | {fmt(acc)} | {fmt(s['lambada_ppl'])} |")
     return '\n'.join(out)
 
 def settings(runs):
@@ -77,7 +78,7 @@ def settings(runs):
     lam = next((r[1]['tasks']['lambada']['n'] for r in runs.values() if 'lambada' in r[1].get('tasks', {})), None)
     env = next(iter(runs.values()))[1]['env']
     return (f"{j['model']}, calibration {j['nsamples']} x {j['seqlen']} {j['dataset']} tokens (seed {j['seed']}), "
-            f"asymmetric grids, true-sequential; perplexity on the first {j['eval_windows']} windows of {j['eval_seqlen']} "
+            f"asymmetric grids, true-sequential (not for RTN with groups: RTN ignores the order); perplexity on the first {j['eval_windows']} windows of {j['eval_seqlen']} "
             f"tokens of each test stream" + (f"; LAMBADA on its first {lam} passages" if lam else '') +
             f"; {env['device']}, {env['torch_threads']} torch thread(s) per run, torch {env['torch']}.")
 
