@@ -3,6 +3,7 @@
 # results JSON exists. Start several copies to use several cores: each claims a line with an atomic mkdir.
 # Usage: bench/queue.sh TABLE OUTDIR [threads per run]
 set -u
+: "${QUANTEASE_DATA:?set QUANTEASE_DATA to the data directory (e.g. ../shared/data): every run reads it}"
 table=$1; out=$2; threads=${3:-1}
 mkdir -p "$out"
 while read -r name args; do

@@ -6,7 +6,7 @@ Docs: https://quantease.github.io/quantease/fast.html.md"""
 
 # %% auto #0
 __all__ = ['BACKENDS', 'default_threads', 'num_threads', 'block_steps_torch', 'c_kernel', 'block_steps_c', 'sweep_screened',
-           'sweep_columns', 'sweep_triton', 'resolve_backend', 'solve', 'tf32_matmul']
+           'sweep_columns', 'sweep_triton', 'resolve_backend', 'sweeper', 'solve', 'tf32_matmul']
 
 # %% ../nbs/08_fast.ipynb #a16fc263
 import contextlib, ctypes, hashlib, math, os, platform, shutil, subprocess, tempfile, time
@@ -249,6 +249,17 @@ def _row_objectives(D, P, extra):
     f = (D * P).sum(0, dtype=torch.float64)
     return f, f - extra.double() @ (D * D).double()
 
+def sweeper(H, maxq, block=128, backend='torch', threads=None, screen=None):
+    """The sweep `solve` runs, as a function `sweep(C, P, R, S, full)` of the transposed problem over `H`: by column
+    (`block` None or 1), the fused Triton kernel, or blocked and screened with the in-block steps in torch or C.
+    Other solvers that run their own outer loop (the outlier variant) sweep with it too."""
+    threads = default_threads() if threads is None else threads
+    screen = H.device.type == 'cpu' if screen is None else screen
+    if block in (None, 1): return lambda C, P, R, S, full=False: sweep_columns(C, P, H, R, S, maxq, full)
+    if backend == 'triton': return lambda C, P, R, S, full=False: sweep_triton(C, P, H, R, S, maxq, block, full=full)
+    steps = (lambda *a: block_steps_c(*a, threads=threads)) if backend == 'c' else block_steps_torch
+    return lambda C, P, R, S, full=False: sweep_screened(C, P, H, R, S, maxq, block, threads, screen, steps, full)
+
 def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, backend='torch', screen=None, freeze=True,
           refresh=1):
     """Drop-in for `quantease._solve` (same first arguments, same return). Rows of W that stopped moving leave all
@@ -260,15 +271,10 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
     c, n = C.shape
     threads = default_threads() if threads is None else threads
     cpu = C.device.type == 'cpu'
-    screen = cpu if screen is None else screen
     extra = torch.zeros_like(H[0]) if extra is None else extra
     R = 1 / (H.diagonal()[:, None] * S)
     exact = lambda k: refresh > 0 and k % refresh == 0     # is P recomputed after sweep k?
-    if block in (None, 1): sweep = lambda C, P, R, S, full: sweep_columns(C, P, H, R, S, maxq, full)
-    elif backend == 'triton': sweep = lambda C, P, R, S, full: sweep_triton(C, P, H, R, S, maxq, block, full=full)
-    else:
-        steps = (lambda *a: block_steps_c(*a, threads=threads)) if backend == 'c' else block_steps_torch
-        sweep = lambda C, P, R, S, full: sweep_screened(C, P, H, R, S, maxq, block, threads, screen, steps, full)
+    sweep = sweeper(H, maxq, block, backend, threads, screen)
     def residual(W, C, S, Z):
         D = W - dequantize(C, S, Z)
         with num_threads(threads if cpu else None): return D, H @ D
