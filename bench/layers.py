@@ -11,7 +11,8 @@ machine is measured against itself. `loop/x` is how many times faster a method i
                            [--sweeps 30] [--loop-sweeps K] [--bits 4] [--threads N] [--tokens 2048]
                            [--nsamples 16 --seqlen 512 --layer-block 15] [--out runs/layers.json]
 
-Methods: `loop` = `quantease(block=None)`, `blocked` = `quantease(block=128)`, `fast` = `quantease()` with its default backend (CPU: compiled
+Methods: `gptq-qe` = `gptq_quantease` (GPTQ, then 10 sweeps from its answer), `qe-o1` / `qe-o1s` = `quantease_outliers` with 1%
+unstructured outliers / 1% of the columns (`--sweeps` rounds); `loop` = `quantease(block=None)`, `blocked` = `quantease(block=128)`, `fast` = `quantease()` with its default backend (CPU: compiled
 in-block kernel, backend 'c'; CUDA: torch in-block ops), `fast-torch` = `quantease(backend='torch')`, `triton` and
 `triton-tf32` = `quantease(backend='triton')` with float32 / TF32 matrix products (CUDA only).
 
@@ -88,6 +89,7 @@ def run_method(method, W, H, grid, sweeps, loop_sweeps, threads):
     from quantease.rtn import rtn
     from quantease.gptq import gptq
     from quantease.quantease import quantease
+    from quantease.outliers import gptq_quantease, quantease_outliers
     dev = W.device
     sync(dev); t, cpu = time.perf_counter(), time.process_time()
     scale, approx = 1.0, False
@@ -103,6 +105,9 @@ def run_method(method, W, H, grid, sweeps, loop_sweeps, threads):
     elif method == 'fast-torch': q = quantease(W, H, grid, num_iter=sweeps, block=128, threads=threads, backend='torch')
     elif method == 'triton': q = quantease(W, H, grid, num_iter=sweeps, block=64, backend='triton')
     elif method == 'triton-tf32': q = quantease(W, H, grid, num_iter=sweeps, block=64, backend='triton', tf32=True)
+    elif method == 'gptq-qe': q = gptq_quantease(W, H, grid, num_iter=10)
+    elif method in ('qe-o1', 'qe-o1s'):
+        q = quantease_outliers(W, H, grid, outlier=0.01, structured=method == 'qe-o1s', num_iter=sweeps, threads=threads)
     else: raise SystemExit(f'unknown method {method}')
     sync(dev)
     return q, (time.perf_counter() - t) * scale, (time.process_time() - cpu) * scale, approx
@@ -154,7 +159,7 @@ def main(argv=None):
                           moving_rows=q.stats.get('moving_rows'))
         ref = next((m for m in ('loop', 'blocked', 'fast') if m in res and not res[m]['approx']), None)
         for m, v in res.items():
-            cd = m not in ('rtn', 'gptq')
+            cd = m not in ('rtn', 'gptq', 'gptq-qe', 'qe-o1', 'qe-o1s')   # FLOP/s only for plain sweeps
             flops = 2 * r * c * c * a.sweeps if cd else None
             v.update(source=source, layer=label, rows=r, cols=c, method=m,
                      gflops=flops / v['time'] / 1e9 if cd else None,

@@ -4,7 +4,7 @@
 
 Tables: (1) WikiText-2 perplexity of rtn / gptq / quantease at 3 and 4 bits, per channel and groups of 64, with
 quantization time; (2) every method per channel: WikiText-2 / PTB / C4 perplexity, average bits, mean layer error;
-(3) perplexity and LAMBADA for the unquantized model and rtn / gptq / quantease at 4 and 3 bits.
+(3) perplexity and LAMBADA for the unquantized model, 8-bit rtn and rtn / gptq / quantease at 4, 3 and 2 bits.
 """
 import argparse, json, math
 from pathlib import Path
@@ -29,8 +29,11 @@ def ppl(runs, name, ds):
     return runs[name][0]['ppl'].get(ds) if name in runs else None
 
 def label(s, name):
-    "Row label: the unquantized run's own, else method and bits."
-    return s['label'] if name == 'fp16' else f"{s['method']} {s['bits']:g}-bit"
+    "Row label: the unquantized run's own, else method and bits (the 1.58-bit rows say which ternary grid)."
+    if name == 'fp16': return s['label']
+    if s['bits'] == 1.58:
+        return ('ternary: gptq_quantease, searched scale' if s['method'] == 'ternary' else f"{s['method']}, absmean") + ' 1.58-bit'
+    return f"{s['method']} {s['bits']:g}-bit"
 
 def qtime(runs, name):
     r = runs.get(name)
@@ -64,9 +67,9 @@ def table_methods(runs):
     return '\n'.join(out)
 
 def table_lambada(runs):
-    "Unquantized and rtn / gptq / quantease at 4 and 3 bits: perplexities and LAMBADA."
+    "Unquantized, rtn at 8 bits and rtn / gptq / quantease at 4, 3 and 2 bits: perplexities and LAMBADA."
     out = ['| model | WikiText-2 ppl | LAMBADA acc % | LAMBADA ppl |', '|---|---|---|---|']
-    for n in ['fp16'] + [f'{k}-w{b}' for b in (4, 3) for k in ('rtn', 'gptq', 'qe')]:
+    for n in ['fp16', 'rtn-w8'] + [f'{k}-w{b}' for b in (4, 3, 2) for k in ('rtn', 'gptq', 'qe')]:
         if n not in runs: continue
         s = runs[n][0]
         acc = None if s['lambada_acc'] is None else 100 * s['lambada_acc']
