@@ -39,42 +39,46 @@ def qtime(runs, name):
     r = runs.get(name)
     return r[1]['times'].get('quantize') if r else None
 
+def markdown(header, rows):
+    "A markdown table from column names and rows of cells."
+    line = lambda cells: '| ' + ' | '.join(map(str, cells)) + ' |'
+    return '\n'.join([line(header), '|' + '---|' * len(header), *map(line, rows)])
+
 def table_main(runs):
     "rtn / gptq / quantease x 3, 4 bits x per-channel, g64: WikiText-2 perplexity and quantization time."
-    out = ['| method | bits | WikiText-2 ppl, per channel | WikiText-2 ppl, g64 | quantize s (per channel / g64) |',
-           '|---|---|---|---|---|']
     fp = ppl(runs, 'fp16', 'wikitext2')
-    out.append(f'| unquantized (fp32) | 16 | {fmt(fp)} | {fmt(fp)} | - |')
+    rows = [['unquantized (fp32)', 16, fmt(fp), fmt(fp), '-']]
     for bits in (4, 3):
         for m, short in [('rtn', 'rtn'), ('gptq', 'gptq'), ('quantease', 'qe')]:
             a, b = f'{short}-w{bits}', f'{short}-w{bits}-g64'
-            out.append(f'| {m} | {bits} | {fmt(ppl(runs, a, "wikitext2"))} | {fmt(ppl(runs, b, "wikitext2"))} | '
-                       f'{fmt(qtime(runs, a), 0)} / {fmt(qtime(runs, b), 0)} |')
-    return '\n'.join(out)
+            rows.append([m, bits, fmt(ppl(runs, a, 'wikitext2')), fmt(ppl(runs, b, 'wikitext2')),
+                         f'{fmt(qtime(runs, a), 0)} / {fmt(qtime(runs, b), 0)}'])
+    return markdown(['method', 'bits', 'WikiText-2 ppl, per channel', 'WikiText-2 ppl, g64',
+                     'quantize s (per channel / g64)'], rows)
 
 def table_methods(runs):
     "Every method per channel: perplexities, average bits, mean relative layer error, quantization time."
-    out = ['| method | avg bits | WikiText-2 | PTB | C4 | mean layer error | quantize s |', '|---|---|---|---|---|---|---|']
     names = ['fp16'] + [f'{k}-w{b}' for b in (4, 3) for k in ('rtn', 'gptq', 'qe', 'gqe')] \
             + [f'qe-w{b}-o1{s}' for b in (4, 3) for s in ('', 's')] + [f'spqr-w{b}' for b in (4, 3)] \
             + [f'{k}-w1.58' for k in ('rtn', 'gptq', 'qe', 'ternary')]
     order = lambda n: (n != 'fp16', -float(n.split('-w')[1].split('-')[0]) if '-w' in n else 0, names.index(n))
+    rows = []
     for n in sorted((n for n in names if n in runs), key=order):
         s, r = runs[n]
         err = (r.get('quantization') or {}).get('mean_relative_error')
-        out.append(f"| {label(s, n)} | {fmt(s['avg_bits'], 3)} | {fmt(s['ppl'].get('wikitext2'))} | {fmt(s['ppl'].get('ptb'))} | "
-                   f"{fmt(s['ppl'].get('c4'))} | {fmt(err, 4)} | {fmt(qtime(runs, n), 0)} |")
-    return '\n'.join(out)
+        rows.append([label(s, n), fmt(s['avg_bits'], 3), *(fmt(s['ppl'].get(d)) for d in ('wikitext2', 'ptb', 'c4')),
+                     fmt(err, 4), fmt(qtime(runs, n), 0)])
+    return markdown(['method', 'avg bits', 'WikiText-2', 'PTB', 'C4', 'mean layer error', 'quantize s'], rows)
 
 def table_lambada(runs):
     "Unquantized, rtn at 8 bits and rtn / gptq / quantease at 4, 3 and 2 bits: perplexities and LAMBADA."
-    out = ['| model | WikiText-2 ppl | LAMBADA acc % | LAMBADA ppl |', '|---|---|---|---|']
+    rows = []
     for n in ['fp16', 'rtn-w8'] + [f'{k}-w{b}' for b in (4, 3, 2) for k in ('rtn', 'gptq', 'qe')]:
         if n not in runs: continue
         s = runs[n][0]
         acc = None if s['lambada_acc'] is None else 100 * s['lambada_acc']
-        out.append(f"| {label(s, n)} | {fmt(s['ppl'].get('wikitext2'))} | {fmt(acc)} | {fmt(s['lambada_ppl'])} |")
-    return '\n'.join(out)
+        rows.append([label(s, n), fmt(s['ppl'].get('wikitext2')), fmt(acc), fmt(s['lambada_ppl'])])
+    return markdown(['model', 'WikiText-2 ppl', 'LAMBADA acc %', 'LAMBADA ppl'], rows)
 
 def settings(runs):
     j = next(iter(runs.values()))[1]['job']

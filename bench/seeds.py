@@ -8,6 +8,7 @@ perplexities and mean layer error of NAME (seed 0, from the table folder) and NA
 import json, sys
 from pathlib import Path
 from quantease.plots import summarize
+from report import markdown     # bench/ is on the path when this script runs
 
 DATASETS = ('wikitext2', 'ptb', 'c4')
 
@@ -25,11 +26,9 @@ def main(table='runs/table', seeds='runs/seeds'):
                          ppl={d: [s0['ppl'].get(d), s1['ppl'].get(d)] for d in DATASETS}))
     if not rows: raise SystemExit(f'no pairs of runs in {table} and {seeds}')
     cell = lambda a, b: f'{a:.2f} / {b:.2f} ({b / a:.2f}x)' if a and b else '-'
-    print('| configuration | mean layer error, seed 0 / 1 | ' + ' | '.join(f'{d}, seed 0 / 1 (ratio)' for d in DATASETS) + ' |')
-    print('|---|---|' + '---|' * len(DATASETS))
-    for r in rows:
-        print(f"| {r['label']} | {r['error'][0]:.4f} / {r['error'][1]:.4f} | " +
-              ' | '.join(cell(*r['ppl'][d]) for d in DATASETS) + ' |')
+    print(markdown(['configuration', 'mean layer error, seed 0 / 1', *(f'{d}, seed 0 / 1 (ratio)' for d in DATASETS)],
+                   [[r['label'], f"{r['error'][0]:.4f} / {r['error'][1]:.4f}", *(cell(*r['ppl'][d]) for d in DATASETS)]
+                    for r in rows]))
     (Path(seeds) / 'seeds.json').write_text(json.dumps(rows, indent=1))
 
 

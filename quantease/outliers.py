@@ -13,7 +13,7 @@ import math, time
 import torch
 from .grid import Grid, Quantized, QuantEaseError, dequantize
 from .hessian import prepare, damp, relative_error
-from .gptq import gptq
+from .gptq import gptq, column_order
 from .quantease import quantease, _check_options
 from .fast import sweeper, resolve_backend, num_threads, tf32_matmul
 
@@ -37,7 +37,7 @@ def top_eigenvalue(H, iters=200, tol=1e-8, seed=0):
 
 def hard_threshold(S, k, structured=False):
     "Closest matrix to `S` with at most `k` nonzeros (structured: at most `k` nonzero columns); ties broken by index."
-    out = torch.zeros_like(S)
+    out = torch.zeros_like(S, memory_format=torch.contiguous_format)   # S may be a transposed view
     if k <= 0: return out
     if structured:
         keep = torch.topk(S.pow(2).sum(0), min(k, S.shape[1])).indices
@@ -112,18 +112,17 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
     S = torch.where(outlier_candidates(Wp, Hr, k, structured, candidates), Wp, 0.).half().float()
     scale, zero, g_idx = grid.fit_groups(Wp - S)   # fixed from here on
     Hp = damp(Hr, percdamp) if percdamp else Hr    # the sweeps descend on the damped objective, as in quantease
-    perm = (torch.argsort(Hp.diagonal(), descending=True, stable=True) if act_order
-            else torch.arange(cols, device=W.device))
+    perm = column_order(Hp, act_order)
     t = lambda M: M[:, perm].T.contiguous()        # transposed layout in visiting order: row j is input column perm[j]
     Wt, St, Sc, Zc = t(Wp), t(S), t(scale[:, g_idx]), t(zero[:, g_idx])
     Hp, Hr = Hp[perm][:, perm].contiguous(), Hr[perm][:, perm].contiguous()
     extra = (Hp.diagonal() - Hr.diagonal())[:, None]   # diagonal damping: raw products come free from damped ones
     R = 1 / (Hp.diagonal()[:, None] * Sc)
     sweep = sweeper(Hp, grid.maxq, block and int(block), backend, threads)
-    project = lambda X: hard_threshold(X.T.contiguous(), k, structured).T.contiguous()   # projection in W's layout
     raw = lambda D, P: (D * (P - extra * D)).sum(dtype=torch.float64).item()            # f = tr(D^T H_raw D)
+    residual = lambda C, St: Wt - St - dequantize(C, Sc, Zc)                            # D, transposed
     def exact(C, St):
-        D = Wt - St - dequantize(C, Sc, Zc)
+        D = residual(C, St)
         return D, Hp @ D
     cpu = W.device.type == 'cpu'
     with num_threads(threads if cpu else None), tf32_matmul(W.is_cuda and tf32):
@@ -131,13 +130,13 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
         C = (Wt - St) / Sc + Zc                    # fractional codes of W - S: sweep 1 is rounding with error feedback
         D, P = exact(C, St)
         sweep(C, P, R, Sc, True)                   # full: P stays H D for every column, no refresh needed
-        D = Wt - St - dequantize(C, Sc, Zc)
+        D = residual(C, St)
         fval = raw(D, P)
         steps, objective, halvings, kept = [fval], [], 0, 0
         for it in range(int(num_iter)):
             G = extra * D - P                      # half-gradient (Q + S - W) H_raw, transposed
             for h in range(5):                     # h > 0 only if rounding or a low L estimate broke the guarantee
-                S1 = project(St - (alpha / 2 ** h / L) * G).half().float()   # iht_step, transposed layout
+                S1 = iht_step(St.T, G.T, L, k, alpha / 2 ** h, structured).T.half().float()   # in W's layout
                 dS = S1 - St                       # the target W - S moves by -dS: so do D and P
                 D1 = D - dS
                 P1 = (P - _times_sparse(Hp, dS)).contiguous()
@@ -151,7 +150,7 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
                 if (it + 1) % REFRESH == 0: D, P = exact(C, St)
                 C0, P0 = C.clone(), P.clone()
                 sweep(C, P, R, Sc, True)
-                D1 = Wt - St - dequantize(C, Sc, Zc)
+                D1 = residual(C, St)
                 f1 = raw(D1, P)
                 if f1 <= fval: D, fval = D1, f1
                 else: C, P, kept = C0, P0, kept + 1   # the damped sweep raised the raw f: keep its start

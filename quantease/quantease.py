@@ -13,6 +13,7 @@ from functools import partial
 import torch
 from .grid import Grid, Quantized, QuantEaseError, check_finite, quantize, dequantize, from_weight
 from .hessian import prepare, relative_error
+from .gptq import column_order
 from .fast import solve, resolve_backend, tf32_matmul
 
 # %% ../nbs/04_quantease.ipynb #b30d3089
@@ -100,8 +101,7 @@ def quantease(W, H, grid=None, num_iter=30, percdamp=0.01, act_order=False, bloc
     S, Z = scale[:, g_idx], zero[:, g_idx]
     if C is None: C = Wp / S + Z           # W's fractional codes: sweep 1 is rounding with error feedback
     extra = Hp.diagonal() - H.diagonal()   # the damping is diagonal, so the raw objective stays free
-    perm = (torch.argsort(Hp.diagonal(), descending=True, stable=True) if act_order
-            else torch.arange(W.shape[1], device=W.device))
+    perm = column_order(Hp, act_order)
     cols_first = lambda M: M[:, perm].T.contiguous()
     Wt, Ht = cols_first(Wp), Hp[perm][:, perm]
     args = (Wt, Ht, cols_first(C), cols_first(S), cols_first(Z), grid.maxq, int(num_iter), block and int(block), extra[perm])
