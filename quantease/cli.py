@@ -12,6 +12,7 @@ import argparse, sys
 from dataclasses import fields
 from .grid import QuantEaseError
 from .pipeline import Job, SOLVERS, WBITS, DTYPES, SAVE_FORMATS, run
+from .quantease import SCHEDULES
 from .tasks import add_eval_args, add_eval_task_args, run_eval
 
 # %% ../nbs/15_cli.ipynb #95f3b5eb
@@ -55,7 +56,9 @@ def parser():
       help='quantease: fraction of weights kept in full precision (0.01 = 1%%); spqr: outlier threshold (default: none; spqr 20)')
     a('--alpha', type=float, default=d.alpha, help='quantease with outliers: step-size multiplier of the thresholding step (default: %(default)s)')
     a('--structure-outlier', action='store_true', help='quantease with outliers: keep whole input columns in full precision')
-    a('--percdamp', type=float, default=d.percdamp, help='Hessian damping, fraction of its mean diagonal (default: %(default)s)')
+    a('--percdamp', type=float, default=d.percdamp, help="Hessian damping, fraction of its mean diagonal (default: the method's own: gptq 0.01, quantease 0)")
+    a('--shrink', type=float, default=d.shrink, help="quantease: add this fraction of each diagonal entry of H (default: the method's own, 0.02)")
+    a('--schedule', default=d.schedule, choices=list(SCHEDULES), help="quantease: which sweeps round and which relax (default: the method's own, relaxed)")
     a('--compute-quantization-recon-error', action=argparse.BooleanOptionalAction, default=d.compute_quantization_recon_error,
       help='record the relative error of every layer (default: on)')
     a('--num-layers-to-quantize', type=_positive_or_none, default=d.num_layers_to_quantize, help='quantize only the first N blocks (default: all)')

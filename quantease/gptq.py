@@ -57,20 +57,21 @@ def obq(W, H, grid=Grid(), percdamp=0.01, outliers_first=True, act_first=0):
 
 # %% ../nbs/03_obq_gptq.ipynb #b1a1ede2
 def inverse_cholesky(H):
-    "Upper triangular R with H^-1 = R^T R (computed in float64, returned in H's dtype)."
-    L, info = torch.linalg.cholesky_ex(H.double())
-    if info: raise QuantEaseError("Hessian is not positive definite after damping; raise percdamp")
-    R, info = torch.linalg.cholesky_ex(torch.cholesky_inverse(L), upper=True)
-    if info: raise QuantEaseError("inverse Hessian is not positive definite; raise percdamp")
-    return R.to(H.dtype)
+    "Upper triangular R with H^-1 = R^T R, in H's dtype (float32 as GPTQ; float64 only where float32 fails)."
+    for dtype in (torch.float32, torch.float64):
+        L, info = torch.linalg.cholesky_ex(H.to(dtype))
+        if info: continue
+        R, info = torch.linalg.cholesky_ex(torch.cholesky_inverse(L), upper=True)
+        if not info and torch.isfinite(R).all(): return R.to(H.dtype)
+    raise QuantEaseError("Hessian is not positive definite after damping; raise percdamp")
 
 # %% ../nbs/03_obq_gptq.ipynb #37ae6211
 def _current(W, W1, E1, R, i1, i, stop):
-    "Present values of columns i1+i..stop-1: the block's own are up to date in W1, later ones still owe E1's updates."
-    i2 = i1 + W1.shape[1]
-    cur = W1[:, i:min(stop, i2) - i1]
+    "Present values [rows, k] of columns i1+i..stop-1: the block's own are current in W1, later ones still owe E1's updates."
+    i2 = i1 + W1.shape[0]
+    cur = W1[i:min(stop, i2) - i1].T
     if stop <= i2: return cur
-    return torch.cat([cur, W[:, i2:stop] - E1[:, :i] @ R[i1:i1 + i, i2:stop]], 1)
+    return torch.cat([cur, W[:, i2:stop] - E1[:i].T @ R[i1:i1 + i, i2:stop]], 1)
 
 def gptq_sweep(W, R, grid, blocksize=128, static=None):
     """Quantize the columns of `W` [rows, cols] in order, `R` the upper Cholesky factor of H^-1 in the same order.
@@ -78,25 +79,31 @@ def gptq_sweep(W, R, grid, blocksize=128, static=None):
     fitted on the current weights. Returns codes, dequantized weights, scale and zero (groups in creation order)."""
     W = W.clone()
     rows, cols = W.shape
-    codes, Q = torch.zeros_like(W), torch.zeros_like(W)
-    scales, zeros = [], []
+    codes = torch.zeros(cols, rows, dtype=W.dtype, device=W.device)   # transposed: column j of W is row j here
+    if static is not None: St, Zt = (M[:, static[2]].T.contiguous() for M in static[:2])
+    scales, zeros, d = [], [], R.diagonal().tolist()
     for i1 in range(0, cols, blocksize):
         i2 = min(i1 + blocksize, cols)
-        W1, E1 = W[:, i1:i2].clone(), torch.zeros(rows, i2 - i1, dtype=W.dtype, device=W.device)
+        W1 = W[:, i1:i2].T.contiguous()                               # the block, one contiguous row per column
+        E1 = torch.zeros_like(W1)
         for i in range(i2 - i1):
             j = i1 + i
-            if static is None and j % grid.groupsize == 0:
-                s, z = grid.fit(_current(W, W1, E1, R, i1, i, j + grid.groupsize))
-                scales.append(s); zeros.append(z)
-            if static is None: s, z = scales[-1][:, 0], zeros[-1][:, 0]
-            else: s, z = static[0][:, static[2][j]], static[1][:, static[2][j]]
-            codes[:, j] = quantize(W1[:, i], s, z, grid.maxq)
-            Q[:, j] = dequantize(codes[:, j], s, z)
-            E1[:, i] = (W1[:, i] - Q[:, j]) / R[j, j]
-            W1[:, i + 1:] -= E1[:, i:i + 1] * R[j:j + 1, j + 1:i2]
-        W[:, i2:] -= E1 @ R[i1:i2, i2:]          # the block's errors reach later columns in one product
-    if static is not None: return codes, Q, static[0], static[1]
-    return codes, Q, torch.cat(scales, 1), torch.cat(zeros, 1)
+            if static is not None: s, z = St[j], Zt[j]
+            else:
+                if j % grid.groupsize == 0:
+                    sg, zg = grid.fit(_current(W, W1, E1, R, i1, i, j + grid.groupsize))
+                    scales.append(sg); zeros.append(zg)
+                s, z = scales[-1][:, 0], zeros[-1][:, 0]
+            w = W1[i]
+            codes[j] = c = quantize(w, s, z, grid.maxq)
+            e = torch.sub(w, dequantize(c, s, z), out=E1[i]).div_(d[j])
+            W1[i + 1:] -= R[j, j + 1:i2, None] * e
+        W[:, i2:] -= E1.T @ R[i1:i2, i2:]        # the block's errors reach later columns in one product
+    codes = codes.T
+    if static is not None: return codes, dequantize(codes, static[0][:, static[2]], static[1][:, static[2]]), static[0], static[1]
+    scale, zero = torch.cat(scales, 1), torch.cat(zeros, 1)
+    g = torch.arange(cols, device=W.device) // grid.groupsize
+    return codes, dequantize(codes, scale[:, g], zero[:, g]), scale, zero
 
 # %% ../nbs/03_obq_gptq.ipynb #3ae9561a
 def column_order(H, act_order=False):

@@ -31,14 +31,15 @@ class Hessian:
         return self
 
 # %% ../nbs/01_hessian.ipynb #55977106
-def damp(H, percdamp=0.01):
-    "H + percdamp * mean(diag H) * I, as a new tensor."
+def damp(H, percdamp=0.01, shrink=0.):
+    "H + percdamp * mean(diag H) * I + shrink * diag(H), as a new tensor."
     H = H.clone()
-    H.diagonal().add_(percdamp * H.diagonal().mean())
+    d = H.diagonal()
+    d.add_(percdamp * d.mean() + shrink * d)
     return H
 
-def prepare(W, H, percdamp=0.):
-    "Copies of W and H with dead columns neutralised and H damped; also the dead-column mask."
+def prepare(W, H, percdamp=0., shrink=0.):
+    "Copies of W and H with dead columns neutralised and H damped (`damp`); also the dead-column mask."
     check_finite('weights', W); check_finite('Hessian', H)
     if H.shape != (W.shape[1], W.shape[1]):
         raise QuantEaseError(f"Hessian of shape {tuple(H.shape)} does not match weights of shape {tuple(W.shape)}")
@@ -46,13 +47,14 @@ def prepare(W, H, percdamp=0.):
     dead = H.diagonal() == 0
     H[dead, dead] = 1
     W[:, dead] = 0
-    if percdamp: H = damp(H, percdamp)
+    if percdamp or shrink: H = damp(H, percdamp, shrink)
     return W, H, dead
 
 def layer_error(W, Q, H):
-    "tr((Q-W) H (Q-W)^T), computed in float64."
-    D = (Q.double() - W.double())
-    return ((D @ H.double()) * D).sum().item()
+    "tr((Q-W) H (Q-W)^T): the product in float32 (float64 if any input is), summed in float64."
+    dt = torch.float64 if torch.float64 in (W.dtype, Q.dtype, H.dtype) else torch.float32
+    D = Q.to(dt) - W.to(dt)
+    return ((D @ H.to(dt)) * D).sum(dtype=torch.float64).item()
 
 def relative_error(W, Q, H):
     "Fraction of the layer's output energy tr(W H W^T) lost by replacing W with Q."

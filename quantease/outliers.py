@@ -14,7 +14,7 @@ import torch
 from .grid import Grid, Quantized, QuantEaseError, dequantize
 from .hessian import prepare, damp, relative_error
 from .gptq import gptq, column_order
-from .quantease import quantease, _check_options
+from .quantease import quantease, _check_options, relax_schedule
 from .fast import sweeper, resolve_backend, num_threads, tf32_matmul
 
 # %% ../nbs/05_outliers.ipynb #7d62b4a0
@@ -89,36 +89,40 @@ def _times_sparse(H, dS):
 
 REFRESH = 10   # rounds between exact recomputations of P = H D (the incremental updates collect float rounding)
 
-def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=False, num_iter=30, percdamp=0.01,
-                       act_order=False, block=128, candidates='auto', backend='auto', threads=None, tf32=False):
+def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=False, num_iter=30, percdamp=0., shrink=0.02,
+                       act_order=False, block=128, candidates='auto', schedule='relaxed', backend='auto', threads=None, tf32=False):
     """QuantEase with a sparse full-precision part: W ≈ Q + S, Q on `grid`, S with at most floor(outlier*rows*cols)
     nonzeros (structured: floor(outlier*cols) whole input columns). `num_iter` rounds of (IHT step on S, one
-    coordinate-descent sweep on Q); grid statistics fitted once on W without the initial candidates. One residual
-    state is kept across rounds; `backend`, `threads` and `tf32` choose how the sweeps run, as in `quantease`."""
+    coordinate-descent sweep on Q, rounded or relaxed as `schedule` says); grid statistics fitted once on W without
+    the initial candidates; the best rounded state is returned. One residual state is kept across rounds; `backend`,
+    `threads` and `tf32` choose how the sweeps run, as in `quantease`."""
     t0 = time.perf_counter()
     grid = Grid() if grid is None else grid
     _outlier_options(outlier, alpha, num_iter)
     _check_options(num_iter, percdamp, block)
+    if not shrink >= 0: raise QuantEaseError(f"shrink must be >= 0; got {shrink}")
+    plan = relax_schedule(schedule, int(num_iter))   # plan['relax'][k]: Q sweep k (sweep 0 is the start's)
+    relax, box = plan['relax'], plan['box']          # (a stopping rule is not applied to the outlier rounds)
     backend = resolve_backend(backend, W.device)
     H = H.to(W.device, torch.float32)
     Wp, Hr, dead = prepare(W, H, 0.)                # raw H: the objective we report and descend on
     rows, cols = Wp.shape
     k = math.floor(outlier * (cols if structured else rows * cols))
     if k == 0:                                     # nothing to keep in full precision: plain QuantEase
-        q = quantease(W, H, grid, num_iter=num_iter, percdamp=percdamp, act_order=act_order, block=block,
-                      backend=backend, threads=threads, tf32=tf32)
+        q = quantease(W, H, grid, num_iter=num_iter, percdamp=percdamp, shrink=shrink, act_order=act_order, block=block,
+                      schedule=schedule, backend=backend, threads=threads, tf32=tf32)
         q.stats.update(outlier=outlier, structured=structured, outlier_count=0)
         return q
     S = torch.where(outlier_candidates(Wp, Hr, k, structured, candidates), Wp, 0.).half().float()
     scale, zero, g_idx = grid.fit_groups(Wp - S)   # fixed from here on
-    Hp = damp(Hr, percdamp) if percdamp else Hr    # the sweeps descend on the damped objective, as in quantease
+    Hp = damp(Hr, percdamp, shrink) if percdamp or shrink else Hr   # the sweeps descend on the damped objective
     perm = column_order(Hp, act_order)
     t = lambda M: M[:, perm].T.contiguous()        # transposed layout in visiting order: row j is input column perm[j]
     Wt, St, Sc, Zc = t(Wp), t(S), t(scale[:, g_idx]), t(zero[:, g_idx])
     Hp, Hr = Hp[perm][:, perm].contiguous(), Hr[perm][:, perm].contiguous()
     extra = (Hp.diagonal() - Hr.diagonal())[:, None]   # diagonal damping: raw products come free from damped ones
     R = 1 / (Hp.diagonal()[:, None] * Sc)
-    sweep = sweeper(Hp, grid.maxq, block and int(block), backend, threads)
+    sweep = sweeper(Hp, grid.maxq, block and int(block), backend, threads, box=box)
     raw = lambda D, P: (D * (P - extra * D)).sum(dtype=torch.float64).item()            # f = tr(D^T H_raw D)
     residual = lambda C, St: Wt - St - dequantize(C, Sc, Zc)                            # D, transposed
     def exact(C, St):
@@ -129,10 +133,12 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
         L = max(top_eigenvalue(Hr), 1e-30)         # permuting H does not change its spectrum
         C = (Wt - St) / Sc + Zc                    # fractional codes of W - S: sweep 1 is rounding with error feedback
         D, P = exact(C, St)
-        sweep(C, P, R, Sc, True)                   # full: P stays H D for every column, no refresh needed
+        sweep(C, P, R, Sc, True, relax=relax[0])  # full: P stays H D for every column, no refresh needed
         D = residual(C, St)
         fval = raw(D, P)
+        on_grid = not relax[0]
         steps, objective, halvings, kept = [fval], [], 0, 0
+        best, best_f, best_round = None, math.inf, None
         for it in range(int(num_iter)):
             G = extra * D - P                      # half-gradient (Q + S - W) H_raw, transposed
             for h in range(5):                     # h > 0 only if rounding or a low L estimate broke the guarantee
@@ -146,23 +152,28 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
             halvings += h
             St, D, P, fval = S1, D1, P1, f1
             steps.append(fval)
+            if on_grid and fval <= best_f: best, best_f, best_round = (C.clone(), St.clone()), fval, it
             if it < num_iter - 1:
                 if (it + 1) % REFRESH == 0: D, P = exact(C, St)
                 C0, P0 = C.clone(), P.clone()
-                sweep(C, P, R, Sc, True)
+                t = relax[it + 1]
+                sweep(C, P, R, Sc, True, relax=t)
                 D1 = residual(C, St)
                 f1 = raw(D1, P)
-                if f1 <= fval: D, fval = D1, f1
+                if f1 <= fval or t or not on_grid: D, fval = D1, f1   # a relaxed sweep, and the return to the grid after one, count as they come
                 else: C, P, kept = C0, P0, kept + 1   # the damped sweep raised the raw f: keep its start
+                on_grid = not t
                 steps.append(fval)
             objective.append(fval)
+        C, St = best
         energy = max((Wt * (Hr @ Wt)).sum(dtype=torch.float64).item(), 1e-30)
     codes, Sw = torch.empty_like(Wp), torch.empty_like(Wp)
     codes[:, perm], Sw[:, perm] = C.T, St.T
     out = Quantized(codes.round().to(torch.uint8), scale.float(), zero.float(), g_idx, grid,
                     outliers=Sw.to_sparse_coo().coalesce())
     out.stats = dict(method='quantease_outliers', outlier=outlier, alpha=alpha, structured=structured, num_iter=int(num_iter),
-                     percdamp=percdamp, act_order=act_order, backend=backend, outlier_count=out.outliers.values().numel(),
+                     percdamp=percdamp, shrink=shrink, act_order=act_order, backend=backend, outlier_count=out.outliers.values().numel(),
+                     schedule=schedule if isinstance(schedule, str) else 'custom', best_round=best_round,
                      lipschitz=L, step_halvings=halvings, sweeps_kept_start=kept, objective=objective,
                      objective_rel=[v / energy for v in objective], objective_steps=steps)
     out.stats['relative_error'] = relative_error(W, out.weight, H)
@@ -172,26 +183,29 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
     return out
 
 # %% ../nbs/05_outliers.ipynb #1b81a5bf
-def quantease_auto(W, H, grid=None, num_iter=30, percdamp=0.01, act_order=False, block=128, init=None, outlier=0.,
-                   alpha=1.0, structured=False, backend='auto', threads=None, tf32=False):
+def quantease_auto(W, H, grid=None, num_iter=30, percdamp=None, shrink=None, act_order=False, block=128, init=None,
+                   outlier=0., alpha=1.0, structured=False, schedule=None, backend='auto', threads=None, tf32=False):
     """`quantease`, or `quantease_outliers` when `outlier` > 0 (a fraction of the weights, or of the columns if `structured`).
-    The pipeline's `quantease` method. `backend`, `threads` and `tf32` choose how the sweeps run."""
+    The pipeline's `quantease` method. `percdamp`, `shrink` and `schedule` left at None take the chosen solver's own
+    defaults; `backend`, `threads` and `tf32` choose how the sweeps run."""
+    own = {k: v for k, v in dict(percdamp=percdamp, shrink=shrink, schedule=schedule).items() if v is not None}
     if outlier:
         if init is not None: raise QuantEaseError("init is not supported together with outliers")
         return quantease_outliers(W, H, grid, outlier=outlier, alpha=alpha, structured=structured, num_iter=num_iter,
-                                  percdamp=percdamp, act_order=act_order, block=block, backend=backend, threads=threads,
-                                  tf32=tf32)
-    return quantease(W, H, grid, num_iter=num_iter, percdamp=percdamp, act_order=act_order, block=block, init=init,
-                     backend=backend, threads=threads, tf32=tf32)
+                                  act_order=act_order, block=block, backend=backend, threads=threads, tf32=tf32, **own)
+    return quantease(W, H, grid, num_iter=num_iter, act_order=act_order, block=block, init=init,
+                     backend=backend, threads=threads, tf32=tf32, **own)
 
 # %% ../nbs/05_outliers.ipynb #272bbadd
-def gptq_quantease(W, H, grid=None, num_iter=10, blocksize=128, percdamp=0.01, act_order=False, static_groups=False,
-                   block=128):
-    "GPTQ, then `num_iter` QuantEase sweeps from its answer on its own grid (statistics and g_idx); never worse than GPTQ."
+def gptq_quantease(W, H, grid=None, num_iter=10, blocksize=128, percdamp=0.01, shrink=0.02, act_order=False,
+                   static_groups=False, block=128, schedule='relaxed'):
+    """GPTQ (damped by `percdamp`), then `num_iter` QuantEase sweeps from its answer on its own grid (statistics and
+    g_idx), on the same damped objective plus `shrink`, rounded or relaxed as `schedule` says; never worse than GPTQ."""
     t0 = time.perf_counter()
     grid = Grid() if grid is None else grid
     g = gptq(W, H, grid, blocksize=blocksize, percdamp=percdamp, act_order=act_order, static_groups=static_groups)
-    q = quantease(W, H, grid, num_iter=num_iter, percdamp=percdamp, act_order=act_order, block=block, init=g)
+    q = quantease(W, H, grid, num_iter=num_iter, percdamp=percdamp, shrink=shrink, act_order=act_order, block=block,
+                  init=g, schedule=schedule)
     kept_gptq = q.stats['relative_error'] > g.stats['relative_error']
     best = g if kept_gptq else q
     best.stats = {**q.stats, 'method': 'gptq_quantease', 'relative_error': best.stats['relative_error'],

@@ -21,6 +21,7 @@ from .grid import Grid, Quantized, QuantEaseError, check_finite
 from .hessian import Hessian, relative_error
 from .rtn import rtn
 from .gptq import gptq
+from .quantease import SCHEDULES
 from .outliers import quantease_auto, gptq_quantease
 from .spqr import spqr
 from .ternary import ternary
@@ -277,7 +278,9 @@ class Job:
     outlier: float | None = None           # quantease: fraction kept in full precision (0.01 = 1%); spqr: its threshold
     alpha: float = 1.0                     # quantease with outliers: step-size multiplier of the thresholding step
     structure_outlier: bool = False        # quantease with outliers: keep whole input columns
-    percdamp: float = 0.01
+    percdamp: float | None = None          # λI damping, fraction of mean diag H (None: the solver's own: gptq 0.01, quantease 0)
+    shrink: float | None = None            # quantease: + shrink * diag(H) (None: its own, 0.02)
+    schedule: str | None = None            # quantease: round, reference or relaxed sweeps (None: its own, relaxed)
     compute_quantization_recon_error: bool = True
     num_layers_to_quantize: int | None = None
     save: str | None = None                # .json file, or a directory that gets results.json and the checkpoint
@@ -295,7 +298,7 @@ class Job:
 def solver_opts(job):
     "The solver options of a job: the ones it sets (None leaves the solver's own default)."
     opts = dict(num_iter=job.num_iter, percdamp=job.percdamp, act_order=job.act_order, static_groups=job.static_groups,
-                outlier=job.outlier)
+                outlier=job.outlier, shrink=job.shrink, schedule=job.schedule)
     if job.outlier and job.quantization_method == 'quantease': opts.update(alpha=job.alpha, structured=job.structure_outlier)
     return {k: v for k, v in opts.items() if v is not None}
 
@@ -335,7 +338,12 @@ def check_job(job):
     for k, lo in [('num_iter', 1), ('eval_windows', 1), ('eval_seqlen', 2), ('num_layers_to_quantize', 0), ('eval_limit', 1)]:
         if getattr(job, k) is not None and getattr(job, k) < lo: raise QuantEaseError(f"{k} must be at least {lo}; got {getattr(job, k)}")
     if job.groupsize != -1 and job.groupsize < 1: raise QuantEaseError(f"groupsize must be -1 (per channel) or positive; got {job.groupsize}")
-    if job.percdamp < 0: raise QuantEaseError(f"percdamp must be non-negative; got {job.percdamp}")
+    if job.percdamp is not None and job.percdamp < 0: raise QuantEaseError(f"percdamp must be non-negative; got {job.percdamp}")
+    if job.shrink is not None and job.shrink < 0: raise QuantEaseError(f"shrink must be non-negative; got {job.shrink}")
+    if job.schedule is not None and job.schedule not in SCHEDULES:
+        raise QuantEaseError(f"unknown schedule '{job.schedule}'; choose from {', '.join(SCHEDULES)}")
+    if (job.schedule is not None or job.shrink is not None) and m not in ('quantease', 'gptq_quantease'):
+        raise QuantEaseError(f"--schedule and --shrink apply to quantease and gptq_quantease, not {m}")
     if job.dtype not in DTYPES: raise QuantEaseError(f"dtype must be one of {', '.join(DTYPES)}; got {job.dtype}")
     if job.device is not None:
         try: dev = torch.device(job.device)
