@@ -12,8 +12,8 @@ __all__ = ['REFRESH', 'top_eigenvalue', 'hard_threshold', 'outlier_candidates', 
 import math, time
 import torch
 from .grid import Grid, Quantized, QuantEaseError, dequantize
-from .hessian import prepare, damp, relative_error
-from .gptq import gptq, column_order
+from .hessian import Problem
+from .gptq import gptq
 from .quantease import quantease, _check_options, relax_schedule
 from .fast import sweeper, resolve_backend, num_threads, tf32_matmul
 
@@ -96,16 +96,14 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
     coordinate-descent sweep on Q, rounded or relaxed as `schedule` says); grid statistics fitted once on W without
     the initial candidates; the best rounded state is returned. One residual state is kept across rounds; `backend`,
     `threads` and `tf32` choose how the sweeps run, as in `quantease`."""
-    t0 = time.perf_counter()
     grid = Grid() if grid is None else grid
     _outlier_options(outlier, alpha, num_iter)
     _check_options(num_iter, percdamp, block)
-    if not shrink >= 0: raise QuantEaseError(f"shrink must be >= 0; got {shrink}")
     plan = relax_schedule(schedule, int(num_iter))   # plan['relax'][k]: Q sweep k (sweep 0 is the start's)
     relax, box = plan['relax'], plan['box']          # (a stopping rule is not applied to the outlier rounds)
     backend = resolve_backend(backend, W.device)
-    H = H.to(W.device, torch.float32)
-    Wp, Hr, dead = prepare(W, H, 0.)                # raw H: the objective we report and descend on
+    p = Problem(W, H, percdamp, shrink, act_order, grid)
+    Wp, Hr = p.Wp, p.H_live                        # raw H (dead columns neutralised): the objective we report
     rows, cols = Wp.shape
     k = math.floor(outlier * (cols if structured else rows * cols))
     if k == 0:                                     # nothing to keep in full precision: plain QuantEase
@@ -115,11 +113,9 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
         return q
     S = torch.where(outlier_candidates(Wp, Hr, k, structured, candidates), Wp, 0.).half().float()
     scale, zero, g_idx = grid.fit_groups(Wp - S)   # fixed from here on
-    Hp = damp(Hr, percdamp, shrink) if percdamp or shrink else Hr   # the sweeps descend on the damped objective
-    perm = column_order(Hp, act_order)
-    t = lambda M: M[:, perm].T.contiguous()        # transposed layout in visiting order: row j is input column perm[j]
+    perm, t = p.perm, p.transposed                 # transposed layout in visiting order: row j is input column perm[j]
     Wt, St, Sc, Zc = t(Wp), t(S), t(scale[:, g_idx]), t(zero[:, g_idx])
-    Hp, Hr = Hp[perm][:, perm].contiguous(), Hr[perm][:, perm].contiguous()
+    Hp, Hr = p.H_visit.contiguous(), Hr[perm][:, perm].contiguous()   # the sweeps descend on the damped objective
     extra = (Hp.diagonal() - Hr.diagonal())[:, None]   # diagonal damping: raw products come free from damped ones
     R = 1 / (Hp.diagonal()[:, None] * Sc)
     sweep = sweeper(Hp, grid.maxq, block and int(block), backend, threads, box=box)
@@ -166,21 +162,14 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
                 steps.append(fval)
             objective.append(fval)
         C, St = best
-        energy = max((Wt * (Hr @ Wt)).sum(dtype=torch.float64).item(), 1e-30)
-    codes, Sw = torch.empty_like(Wp), torch.empty_like(Wp)
-    codes[:, perm], Sw[:, perm] = C.T, St.T
-    out = Quantized(codes.round().to(torch.uint8), scale.float(), zero.float(), g_idx, grid,
-                    outliers=Sw.to_sparse_coo().coalesce())
-    out.stats = dict(method='quantease_outliers', outlier=outlier, alpha=alpha, structured=structured, num_iter=int(num_iter),
+    out = Quantized(p.restore(C).round().to(torch.uint8), scale.float(), zero.float(), g_idx, grid,
+                    outliers=p.restore(St).to_sparse_coo().coalesce())
+    stats = dict(method='quantease_outliers', outlier=outlier, alpha=alpha, structured=structured, num_iter=int(num_iter),
                      percdamp=percdamp, shrink=shrink, act_order=act_order, backend=backend, outlier_count=out.outliers.values().numel(),
                      schedule=schedule if isinstance(schedule, str) else 'custom', best_round=best_round,
                      lipschitz=L, step_halvings=halvings, sweeps_kept_start=kept, objective=objective,
-                     objective_rel=[v / energy for v in objective], objective_steps=steps)
-    out.stats['relative_error'] = relative_error(W, out.weight, H)
-    out.stats['avg_bits'] = outlier_bits(out, structured)
-    if W.is_cuda: torch.cuda.synchronize(W.device)
-    out.stats['time'] = time.perf_counter() - t0
-    return out
+                     objective_rel=[v / p.energy for v in objective], objective_steps=steps)
+    return p.finish(out, **stats, avg_bits=outlier_bits(out, structured))
 
 # %% ../nbs/05_outliers.ipynb #1b81a5bf
 def quantease_auto(W, H, grid=None, num_iter=30, percdamp=None, shrink=None, act_order=False, block=128, init=None,

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 import torch
 from .grid import Grid, Quantized, QuantEaseError, check_finite, quantize, dequantize, from_weight
-from .hessian import prepare, relative_error
-from .gptq import column_order
+from .hessian import Problem, prepare, relative_error
 from .fast import solve, resolve_backend, tf32_matmul, step_codes, stop_relaxing
 
 # %% ../nbs/04_quantease.ipynb #b30d3089
@@ -130,34 +129,22 @@ def _check_options(num_iter, percdamp, block):
 def quantease(W, H, grid=None, num_iter=30, percdamp=0., shrink=0.02, act_order=False, block=128, init=None,
               schedule='relaxed', backend='auto', threads=None, tf32=False, refresh=10):
     "Quantize W [rows, cols] onto `grid` by cyclic coordinate descent (rounded and relaxed sweeps) on tr((Ŵ-W)(H+λI+α diag H)(Ŵ-W)^T)."
-    t0 = time.perf_counter()
     grid = Grid() if grid is None else grid
     _check_options(num_iter, percdamp, block)
-    if not shrink >= 0: raise QuantEaseError(f"shrink must be >= 0; got {shrink}")
     plan = relax_schedule(schedule, int(num_iter))
     if backend != 'reference': backend = resolve_backend(backend, W.device)   # a bad backend fails before any work
-    H = H.to(W.device, torch.float32)
-    Wp, Hp, _ = prepare(W, H, percdamp, shrink)
+    p = Problem(W, H, percdamp, shrink, act_order, grid)
     scale, zero, g_idx, C = _statistics(W, grid, init)
     S, Z = scale[:, g_idx], zero[:, g_idx]
-    if C is None: C = Wp / S + Z           # W's fractional codes: sweep 1 is rounding with error feedback
-    extra = Hp.diagonal() - H.diagonal()   # the damping is diagonal, so the raw objective stays free
-    perm = column_order(Hp, act_order)
-    cols_first = lambda M: M[:, perm].T.contiguous()
-    Wt, Ht = cols_first(Wp), Hp[perm][:, perm]
-    args = (Wt, Ht, cols_first(C), cols_first(S), cols_first(Z), grid.maxq, int(num_iter), block and int(block), extra[perm])
+    if C is None: C = p.Wp / S + Z         # W's fractional codes: sweep 1 is rounding with error feedback
+    # p.extra: the damping is diagonal, so the raw objective stays free
+    args = (p.transposed(p.Wp), p.H_visit, p.transposed(C), p.transposed(S), p.transposed(Z), grid.maxq, int(num_iter),
+            block and int(block), p.extra[p.perm])
     if backend == 'reference': best, log = _solve(*args, **plan)
     else:
         with tf32_matmul(W.is_cuda and tf32):
             best, log = solve(*args, threads=threads, backend=backend, refresh=refresh, **plan)
-    codes = torch.empty_like(C)
-    codes[:, perm] = best.T
-    Q = dequantize(codes, S, Z)
-    energy = max((Wt * (Ht @ Wt)).sum(dtype=torch.float64).item(), 1e-30)
-    stats = dict(method='quantease', num_iter=int(num_iter), block=block, percdamp=percdamp, shrink=shrink, act_order=act_order,
-                 schedule=schedule if isinstance(schedule, str) else 'custom', backend=backend, **log)
-    stats['objective_rel'] = [f / energy for f in log['objective']]
-    stats['relative_error'] = relative_error(W, Q, H)
-    if W.is_cuda: torch.cuda.synchronize(W.device)
-    stats['time'] = time.perf_counter() - t0
-    return from_weight(Q, scale, zero, g_idx, grid, stats=stats)
+    q = Quantized(p.restore(best).to(torch.uint8), scale, zero, g_idx, grid)
+    return p.finish(q, method='quantease', num_iter=int(num_iter), block=block, percdamp=percdamp, shrink=shrink,
+                    act_order=act_order, schedule=schedule if isinstance(schedule, str) else 'custom', backend=backend,
+                    **log, objective_rel=[f / p.damped_energy for f in log['objective']])

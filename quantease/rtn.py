@@ -11,17 +11,19 @@ __all__ = ['rtn']
 import time
 import torch
 from .grid import Grid, Quantized, quantize, check_finite
-from .hessian import relative_error
+from .hessian import Problem
 
 # %% ../nbs/02_rtn.ipynb #57896a7b
-def rtn(W, H=None, grid=Grid()):
+def rtn(W, H=None, grid=None):
     "Round every weight of `W` [rows, cols] to the nearest point of its (static) grid; `H` only to report the error."
     t0 = time.perf_counter()
+    grid = Grid() if grid is None else grid
+    p = None if H is None else Problem(W, H, grid=grid)
     check_finite('weights', W)
     Wf = W.float()
     scale, zero, g_idx = grid.fit_groups(Wf)
     codes = quantize(Wf, scale[:, g_idx], zero[:, g_idx], grid.maxq)
     q = Quantized(codes.to(torch.uint8), scale, zero, g_idx, grid, stats={'method': 'rtn'})
+    if p is not None: return p.finish(q)
     q.stats['time'] = time.perf_counter() - t0
-    if H is not None: q.stats['relative_error'] = relative_error(W, q.weight, H)
     return q

@@ -12,8 +12,8 @@ import math, time
 from dataclasses import replace
 import torch
 from .grid import Grid, Quantized, QuantEaseError, quantize, dequantize, fake_quant
-from .hessian import prepare, relative_error
-from .gptq import inverse_cholesky, column_order
+from .hessian import Problem
+from .gptq import inverse_cholesky
 
 # %% ../nbs/06_spqr.ipynb #64fad199
 def quantize_stats(v, bits=3, groupsize=16):
@@ -80,17 +80,16 @@ def spqr(W, H, grid=None, outlier=20., groupsize=None, stat_bits=3, stat_groupsi
     """SpQR: GPTQ error feedback over groups of `groupsize` (default: the grid's, else 16) with `stat_bits`-bit scales and
     zeros (chunks of `stat_groupsize` rows), and fp16 outliers whose OBS sensitivity exceeds `outlier` times the mean
     of their group. `outlier` <= 0 or None: no outliers."""
-    t0 = time.perf_counter()
     grid = Grid(bits=3) if grid is None else grid
     groupsize = (grid.groupsize if grid.groupsize > 0 else 16) if groupsize is None else groupsize
     rows, cols = W.shape
     _spqr_options(grid, cols, groupsize, stat_bits, stat_groupsize, outlier)
     tau = None if outlier is None or outlier <= 0 or outlier == math.inf else float(outlier)
-    Wp, Hp, dead = prepare(W, H.to(W.device, torch.float32), percdamp)
+    p = Problem(W, H, percdamp, act_order=act_order)
     B = groupsize * max(1, blocksize // groupsize)
-    perm = column_order(Hp, act_order)
-    R = inverse_cholesky(Hp[perm][:, perm])
-    Wq = Wp[:, perm].clone()
+    perm = p.perm
+    R = inverse_cholesky(p.H_visit)
+    Wq = p.visit(p.Wp).clone()
     scale = torch.empty(rows, cols // groupsize, device=W.device)
     zero = torch.empty_like(scale)
     codes = torch.empty(rows, cols, device=W.device)
@@ -121,10 +120,6 @@ def spqr(W, H, grid=None, outlier=20., groupsize=None, stat_bits=3, stat_groupsi
     n_out = S.values().numel()
     q = Quantized(codes[:, inv].to(torch.uint8), scale, zero, inv // groupsize, replace(grid, groupsize=groupsize),
                   outliers=S if n_out else None)
-    q.stats = dict(method='spqr', outlier=outlier, groupsize=groupsize, stat_bits=stat_bits, stat_groupsize=stat_groupsize,
-                   act_order=act_order, percdamp=percdamp, outlier_count=n_out, outlier_fraction=n_out / (rows * cols),
-                   avg_bits=spqr_bits(rows, cols, grid, groupsize, stat_bits, stat_groupsize, n_out))
-    q.stats['relative_error'] = relative_error(W, q.weight, H)
-    if W.is_cuda: torch.cuda.synchronize(W.device)
-    q.stats['time'] = time.perf_counter() - t0
-    return q
+    return p.finish(q, method='spqr', outlier=outlier, groupsize=groupsize, stat_bits=stat_bits, stat_groupsize=stat_groupsize,
+                    act_order=act_order, percdamp=percdamp, outlier_count=n_out, outlier_fraction=n_out / (rows * cols),
+                    avg_bits=spqr_bits(rows, cols, grid, groupsize, stat_bits, stat_groupsize, n_out))

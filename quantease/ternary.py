@@ -12,8 +12,8 @@ import math, time
 from dataclasses import replace
 import torch
 from .grid import Grid, Quantized, QuantEaseError, quantize, dequantize, fake_quant
-from .hessian import prepare, relative_error
-from .gptq import inverse_cholesky, gptq_sweep, column_order
+from .hessian import Problem
+from .gptq import inverse_cholesky, gptq_sweep
 from .quantease import quantease
 
 # %% ../nbs/07_ternary.ipynb #713ed52b
@@ -41,26 +41,23 @@ def ternary_scale(W, H=None, grid=None, factors=FACTORS):
 BASES = ('rtn', 'gptq', 'quantease', 'gptq_quantease')
 
 def ternary(W, H, grid=None, base='gptq_quantease', scale_search=True, factors=FACTORS, num_iter=10, blocksize=128,
-            block=128, percdamp=0.01, act_order=False):
+            block=128, percdamp=0.01, shrink=0.02, act_order=False, schedule='relaxed'):
     "Ternary (1.58-bit) quantization of W with `base` on a grid whose scales are searched (or the plain absmean)."
-    t0 = time.perf_counter()
     grid = Grid(bits=1.58) if grid is None else grid
     if not grid.ternary: raise QuantEaseError(f"the ternary solver needs a 1.58-bit grid; got bits={grid.bits}")
     if base not in BASES: raise QuantEaseError(f"base must be one of {', '.join(BASES)}; got {base!r}")
-    H = H.to(W.device, torch.float32)
-    Wp, Hp, _ = prepare(W, H, percdamp)
-    scale, zero, g_idx = ternary_scale(Wp, H, grid, factors) if scale_search else grid.fit_groups(Wp)
+    p = Problem(W, H, percdamp, act_order=act_order)
+    scale, zero, g_idx = ternary_scale(p.Wp, p.H, grid, factors) if scale_search else grid.fit_groups(p.Wp)
     S, Z = scale[:, g_idx], zero[:, g_idx]
-    codes = quantize(Wp, S, Z, grid.maxq)
+    codes = quantize(p.Wp, S, Z, grid.maxq)
     if base in ('gptq', 'gptq_quantease'):
-        perm = column_order(Hp, act_order)
-        c, _, _, _ = gptq_sweep(Wp[:, perm], inverse_cholesky(Hp[perm][:, perm]), grid, blocksize, (scale, zero, g_idx[perm]))
-        codes = c[:, torch.argsort(perm)]
+        c, _, _, _ = gptq_sweep(p.visit(p.Wp), inverse_cholesky(p.H_visit), grid, blocksize, (scale, zero, g_idx[p.perm]))
+        codes = c[:, torch.argsort(p.perm)]
     q = Quantized(codes.to(torch.uint8), scale, zero, g_idx, grid)
-    if base in ('quantease', 'gptq_quantease'):
-        q = quantease(W, H, grid, num_iter=num_iter, percdamp=percdamp, act_order=act_order, block=block, init=q)
+    if base in ('quantease', 'gptq_quantease'):     # QuantEase reports the error of its own answer
+        q = quantease(W, H, grid, num_iter=num_iter, percdamp=percdamp, shrink=shrink, act_order=act_order, block=block,
+                      init=q, schedule=schedule)
+    else: q = p.finish(q)
     q.stats.update(method='ternary', base=base, scale_search=scale_search,
-                   scale_factor_mean=(scale / grid.fit_groups(Wp)[0]).mean().item())
-    q.stats['relative_error'] = relative_error(W, q.weight, H)
-    q.stats['time'] = time.perf_counter() - t0
+                   scale_factor_mean=(scale / grid.fit_groups(p.Wp)[0]).mean().item(), time=time.perf_counter() - p.t0)
     return q
