@@ -12,7 +12,7 @@ import argparse, sys
 from dataclasses import fields
 from .grid import QuantEaseError
 from .pipeline import Job, SOLVERS, WBITS, DTYPES, SAVE_FORMATS, run
-from .quantease import SCHEDULES
+from .descent import SCHEDULES
 from .tasks import add_eval_args, add_eval_task_args, run_eval
 
 # %% ../nbs/15_cli.ipynb #95f3b5eb

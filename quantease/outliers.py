@@ -14,7 +14,7 @@ import torch
 from .grid import Grid, Quantized, QuantEaseError, dequantize
 from .hessian import Problem
 from .gptq import gptq
-from .quantease import quantease, _check_options, relax_schedule
+from .descent import quantease, _check_options, relax_schedule
 from .fast import sweeper, resolve_backend, num_threads, tf32_matmul
 
 # %% ../nbs/05_outliers.ipynb #7d62b4a0

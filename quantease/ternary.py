@@ -14,7 +14,7 @@ import torch
 from .grid import Grid, Quantized, QuantEaseError, quantize, dequantize, fake_quant
 from .hessian import Problem
 from .gptq import inverse_cholesky, gptq_sweep
-from .quantease import quantease
+from .descent import quantease
 
 # %% ../nbs/07_ternary.ipynb #713ed52b
 FACTORS = (0.75, 1.0, 1.125, 1.25, 1.375, 1.5, 1.625, 1.75, 2.0, 2.25, 2.5, 3.0)
