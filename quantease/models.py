@@ -479,11 +479,16 @@ class Streamed:
             if k in self.files: return k
         raise QuantEaseError(f"{self.folder}: no shard holds tensor {name}")
 
-    def _meta(self, module, prefix=''):
-        "Names (full) of the tensors of `module` that are not materialised yet."
+    def _stored(self, module, prefix=''):
+        "(full name, tensor) of the parameters and persistent buffers of `module`: what a checkpoint holds."
         pre = f'{prefix}.' if prefix else ''
-        return [pre + n for n, t in list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers())
-                if t.device.type == 'meta']
+        persistent = set(module.state_dict(keep_vars=True))
+        return [(pre + n, t) for n, t in list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers())
+                if n in persistent or isinstance(t, nn.Parameter)]
+
+    def _meta(self, module, prefix=''):
+        "Names (full) of the stored tensors of `module` that are not materialised yet."
+        return [n for n, t in self._stored(module, prefix) if t.device.type == 'meta']
 
     def materialise(self, names, device='cpu'):
         "Read tensors `names` (model names) from the shards, in `self.dtype`, onto `device`."
@@ -522,5 +527,8 @@ class Streamed:
         return self.model
 
     def release(self, prefix=''):
-        "Send the tensors of module `prefix` ('' = the whole model) back to the meta device (frees their memory)."
-        (self.model.get_submodule(prefix) if prefix else self.model).to('meta')
+        "Send the stored tensors of module `prefix` ('' = the whole model) back to the meta device (frees their memory)."
+        from accelerate.utils import set_module_tensor_to_device
+        module = self.model.get_submodule(prefix) if prefix else self.model
+        for n, t in self._stored(module, prefix):     # computed buffers (rotary frequencies) stay: no shard holds them
+            if t.device.type != 'meta': set_module_tensor_to_device(self.model, n, 'meta')
