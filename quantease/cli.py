@@ -9,10 +9,10 @@ __all__ = ['parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #af1ed7c4
 import argparse, sys
-from dataclasses import fields
+from dataclasses import fields, MISSING
 from .grid import QuantEaseError
-from .pipeline import Job, SOLVERS, WBITS, DTYPES, SAVE_FORMATS, run
-from .descent import SCHEDULES
+from .methods import METHODS, all_options, option_type
+from .job import Job, run, OPTION_ALIASES
 from .tasks import add_eval_args, add_eval_task_args, run_eval
 
 # %% ../nbs/15_cli.ipynb #95f3b5eb
@@ -22,55 +22,48 @@ class _Parser(argparse.ArgumentParser):
         sys.stderr.write(f"error: {message}\n")
         sys.exit(2)
 
-def _positive_or_none(s):
-    return None if s.lower() in ('none', 'all') else int(s)
-
 def _bits(s):
     "4 -> 4, 1.58 -> 1.58: integers stay integers, so that `--wbits 4` and the JSON read as before."
     v = float(s)
     return int(v) if v.is_integer() else v
 
+def _count_or_none(s):
+    return None if s.lower() in ('none', 'all') else int(s)
+
+def _flag(p, f, default, help):
+    "One flag for dataclass field `f` (bools get --x / --no-x)."
+    name, t = '--' + f.name.replace('_', '-'), option_type(f)
+    help = help.replace('%', '%%')
+    if t is bool: return p.add_argument(name, action=argparse.BooleanOptionalAction, default=default, help=help)
+    if f.name == 'wbits': t = _bits
+    elif f.name == 'num_layers_to_quantize': t = _count_or_none
+    p.add_argument(name, type=t, default=default, choices=f.metadata.get('choices'), help=help)
+
 def parser():
-    "The `quantease` argument parser."
-    d = Job()
+    "The `quantease` argument parser, generated from `Job` and the method table."
     p = _Parser(prog='quantease', description='Post-training quantization of causal language models.')
     sub = p.add_subparsers(dest='command', required=True, metavar='{quantize,eval}')
-    q = sub.add_parser('quantize', help='quantize a model, save the results JSON, evaluate perplexity',
+    q = sub.add_parser('quantize', help='quantize a model, save the results JSON (and a checkpoint), evaluate perplexity',
                        description='Quantize the linear layers of a causal LM block by block and evaluate its perplexity.')
-    a = q.add_argument
-    a('--model', default=d.model, help='alias (smollm2-135m), Hugging Face id or local path (default: %(default)s)')
-    a('--dataset', default=d.dataset, help='calibration data: c4, wikitext2, ptb or a .txt/.jsonl path (default: %(default)s)')
-    a('--wbits', type=_bits, default=d.wbits, choices=WBITS, help='bits per weight; 1.58 is ternary, 16 evaluates the unquantized model (default: %(default)s)')
-    a('--groupsize', type=int, default=d.groupsize, help='input columns per (scale, zero); -1 = one per output row (default: %(default)s)')
-    a('--sym', action='store_true', help='symmetric grid')
-    a('--num-iter', type=int, default=d.num_iter, help='coordinate-descent sweeps (default: the method\'s own: quantease 30, gptq_quantease and ternary 10)')
-    a('--nsamples', type=int, default=d.nsamples, help='calibration windows (default: %(default)s)')
-    a('--seqlen', type=int, default=d.seqlen, help='tokens per calibration window (default: %(default)s)')
-    a('--seed', type=int, default=d.seed, help='seed for drawing calibration windows (default: %(default)s)')
-    a('--true-sequential', action=argparse.BooleanOptionalAction, default=d.true_sequential,
-      help='quantize the layers of a block group by group in execution order (default: on)')
-    a('--act-order', action='store_true', default=d.act_order, help="process columns by decreasing Hessian diagonal (default: the method's own: off, spqr on)")
-    a('--static-groups', action='store_true', help='GPTQ: fix group statistics before the sweep (with --act-order)')
-    a('--quantization-method', default=d.quantization_method, choices=list(SOLVERS), help='solver (default: %(default)s)')
-    a('--outlier', type=float, default=d.outlier,
-      help='quantease: fraction of weights kept in full precision (0.01 = 1%%); spqr: outlier threshold (default: none; spqr 20)')
-    a('--alpha', type=float, default=d.alpha, help='quantease with outliers: step-size multiplier of the thresholding step (default: %(default)s)')
-    a('--structure-outlier', action='store_true', help='quantease with outliers: keep whole input columns in full precision')
-    a('--percdamp', type=float, default=d.percdamp, help="Hessian damping, fraction of its mean diagonal (default: the method's own: gptq 0.01, quantease 0)")
-    a('--shrink', type=float, default=d.shrink, help="quantease: add this fraction of each diagonal entry of H (default: the method's own, 0.02)")
-    a('--schedule', default=d.schedule, choices=list(SCHEDULES), help="quantease: which sweeps round and which relax (default: the method's own, relaxed)")
-    a('--compute-quantization-recon-error', action=argparse.BooleanOptionalAction, default=d.compute_quantization_recon_error,
-      help='record the relative error of every layer (default: on)')
-    a('--num-layers-to-quantize', type=_positive_or_none, default=d.num_layers_to_quantize, help='quantize only the first N blocks (default: all)')
-    a('--save', default=d.save, help='a .json path for the results, or a directory that gets results.json and the quantized checkpoint')
-    a('--save-format', default=d.save_format, choices=SAVE_FORMATS, help='checkpoint format when --save is a directory (default: %(default)s)')
-    a('--data-dir', default=d.data_dir, help='local data directory (default: $QUANTEASE_DATA, else the hub)')
-    a('--device', default=d.device, help='cuda, cuda:1, cpu (default: cuda if available, else cpu)')
-    a('--dtype', default=d.dtype, choices=DTYPES, help='model dtype (default: %(default)s)')
-    a('--eval-datasets', default=d.eval_datasets, help="comma list of wikitext2, ptb, c4 or paths; 'none' skips (default: %(default)s)")
-    a('--eval-windows', type=int, default=d.eval_windows, help='evaluate only the first N windows (default: all)')
-    a('--eval-seqlen', type=int, default=d.eval_seqlen, help='tokens per evaluation window (default: --seqlen)')
-    add_eval_task_args(q, prefix='eval-')   # --eval-tasks, --eval-limit, --eval-batch-size (downstream tasks)
+    settings = q.add_argument_group('the run')
+    tasks = [f for f in fields(Job) if f.name in ('eval_tasks', 'eval_limit', 'eval_batch_size')]
+    for f in fields(Job):
+        if f.name == 'options' or f in tasks: continue
+        default = f.default if f.default is not MISSING else None
+        help = f.metadata['help'] + ('' if default is None else f' (default: {default})')
+        if f.name == 'quantization_method':
+            q.add_argument('--quantization-method', default=default, choices=list(METHODS),
+                           help='; '.join(f'{n}: {m.help}' for n, m in METHODS.items()).replace('%', '%%') + f' (default: {default})')
+            continue
+        _flag(settings, f, default, help)
+    add_eval_task_args(settings, prefix='eval-')   # --eval-tasks, --eval-limit, --eval-batch-size (downstream tasks)
+    opts = q.add_argument_group("method options (a flag not given leaves the method's own default)")
+    for name, f in all_options().items():
+        owners = [(m.name, next(g for g in fields(m.options) if g.name == name).default) for m in METHODS.values()
+                  if name in {g.name for g in fields(m.options)}]
+        _flag(opts, f, None, f"{f.metadata['help']} ({'; '.join(f'{n}: {d}' for n, d in owners)})")
+    for old, new in OPTION_ALIASES.items():
+        opts.add_argument('--' + old.replace('_', '-'), dest=new, action='store_const', const=True, help=f'the same as --{new}')
     add_eval_args(sub.add_parser('eval', help='evaluate a model or a saved quantized checkpoint on downstream tasks',
                                  description='Evaluate a model (or a checkpoint saved by quantease) on LAMBADA / lm-eval tasks.'))
     return p

@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from .grid import Quantized, QuantEaseError
 from .models import features, linear_kind, shard_index, _header
-from .pipeline import Hook
+from .pipeline import Hook, fault
 
 # %% ../nbs/14_export.ipynb #754bc9be
 PACK_BITS = (2, 3, 4, 8)
@@ -342,11 +342,17 @@ QUANT_SUFFIXES = tuple(dict.fromkeys(s for f in FORMATS.values() for s in f.suff
 
 # %% ../nbs/14_export.ipynb #1352fb76
 def _write_file(tensors, dest):
-    "One safetensors file, written under a temporary name and renamed into place (never half-written)."
+    "One safetensors file, written under a temporary name and renamed into place (never half-written); a failed write is one clear error."
     dest = Path(dest)
     tmp = dest.with_name(f'.{dest.name}.tmp')
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata={'format': 'pt'})
-    os.replace(tmp, dest)
+    try:
+        fault(dest.name)
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata={'format': 'pt'})
+        os.replace(tmp, dest)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise QuantEaseError(f"cannot write {dest}: {e.strerror or e}; what was finished before is kept in {dest.parent} "
+                             "(free space, then rerun the same command to resume)") from None
 
 def _write_json(obj, dest):
     dest = Path(dest)
@@ -511,6 +517,7 @@ class CheckpointWriter(Hook):
                 _write_file(_dense({f'{run.path}.{b}.{k}': v for k, v in block.state_dict().items()}, (), self.dtype), self.path / self.shard(run, b))
                 self.done[self.shard(run, b)] = []
                 if src: src.release(f'{run.path}.{b}')
+            fault('export')
             model = src.load_outside(run.path, 'cpu', head=True) if src else run.model
             rest = {k: v for k, v in model.state_dict().items() if not k.startswith(run.path + '.')}
             _write_file(_dense(rest, (), self.dtype), self.path / self.shard(run, len(run.blocks)))

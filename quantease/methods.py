@@ -163,7 +163,6 @@ class GPTQQuantEaseOptions:
 @dataclass
 class SpQROptions:
     outlier: float = option(20., "quantease: fraction of weights kept in full precision (0.01 = 1%); spqr: outlier threshold")
-    groupsize: int | None = option(None, "SpQR: weights per group (default: the grid's, else 16)")
     stat_bits: int = option(3, "SpQR: bits of the quantized group statistics", (2, 3, 4, 8))
     stat_groupsize: int = option(16, "SpQR: rows per group of the second-level statistics")
     blocksize: int = option(128, "GPTQ: columns per lazy block")
@@ -193,6 +192,6 @@ register(Method('quantease', _quantease, QuantEaseOptions, 'QuantEase coordinate
                 check=_check_quantease, stats=('best_sweep', 'outlier_count')))
 register(Method('gptq_quantease', gptq_quantease, GPTQQuantEaseOptions, 'QuantEase sweeps from GPTQ\'s answer, never worse than GPTQ',
                 bits=NO_TERNARY, stats=('gptq_relative_error', 'kept_gptq', 'best_sweep')))
-register(Method('spqr', spqr, SpQROptions, 'SpQR: small groups, quantized statistics, sensitivity outliers', bits=NO_TERNARY,
+register(Method('spqr', spqr, SpQROptions, "SpQR: small groups (the grid's groupsize, else 16), quantized statistics, sensitivity outliers", bits=NO_TERNARY,
                 check=_check_spqr, stats=('outlier_count',)))
 register(Method('ternary', ternary, TernaryOptions, '1.58-bit ternary, searched absmean scale, GPTQ + QuantEase inside', bits=(1.58,)));

@@ -8,8 +8,8 @@ Docs: https://quantease.github.io/quantease/models.html.md"""
 __all__ = ['TINY', 'LINEAR_KINDS', 'FAMILIES', 'ALIASES', 'DTYPES', 'tiny_model', 'LinearKind', 'linear_kind', 'weight_of',
            'set_weight', 'features', 'find_linears', 'find_blocks', 'family', 'block_linears', 'fused_weights',
            'to_device', 'BlockInputs', 'calibration_samples', 'capture_inputs', 'block_inputs', 'block_output',
-           'run_block', 'sequential_groups', 'cache_dir', 'atomic_dir', 'convert_gguf', 'hub_state', 'load_model',
-           'shard_index', 'Streamed']
+           'run_block', 'sequential_groups', 'cache_dir', 'atomic_dir', 'convert_gguf', 'hub_state', 'model_folder',
+           'load_model', 'shard_index', 'Streamed']
 
 # %% ../nbs/10_models.ipynb #f08ea84d
 import copy, fnmatch, functools, importlib.util, json, os, shutil, tempfile, warnings
@@ -395,6 +395,27 @@ def _from_pretrained(source, dtype, **kw):
         tok = AutoTokenizer.from_pretrained(source, **kw)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kw)
     return model, tok
+
+def model_folder(name):
+    "(local folder, tokenizer) of an alias, a folder, a .gguf file (converted once) or a hub id (downloaded, or from the local hub cache)."
+    from transformers import AutoTokenizer
+    name = str(name)
+    if name in ALIASES: folder = _gguf_checkpoint(_alias_gguf(name), name)
+    elif Path(name).expanduser().is_dir(): folder = Path(name).expanduser()
+    elif name.endswith('.gguf') and Path(name).expanduser().is_file():
+        path = Path(name).expanduser().resolve()
+        folder = _gguf_checkpoint(path, 'gguf-' + path.stem)
+    else:
+        state = hub_state(name)
+        if state == 'missing': raise _unknown(name, 'the hub has no such repository')
+        from huggingface_hub import snapshot_download
+        try: folder = Path(snapshot_download(name, allow_patterns=['*.json', '*.safetensors', '*.model', '*.txt'],
+                                             local_files_only=state != 'ok'))
+        except Exception as e:
+            why = 'hub unreachable and not in the local hub cache' if state != 'ok' else str(e).splitlines()[0]
+            raise _unknown(name, why) from None
+    with _quiet(): tok = AutoTokenizer.from_pretrained(folder)
+    return folder, tok
 
 def load_model(name, dtype='float32', device='cpu'):
     "(model, tokenizer) for an alias, a local folder or .gguf file, or a hub id; eval mode, no KV cache."

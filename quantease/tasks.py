@@ -234,7 +234,7 @@ def run_eval(args):
         try: from quantease.export import load
         except ImportError: raise QuantEaseError("--load needs quantease.export, which this installation lacks") from None
         if not Path(args.load).is_dir(): raise QuantEaseError(f"--load {args.load}: no such folder")
-        model, tok = load(args.load, device=device)
+        model, tok = load(args.load, device=device, tokenizer=True)
         source = dict(load=str(args.load))
     else:
         from quantease.models import load_model
