@@ -11,10 +11,12 @@ machine is measured against itself. `loop/x` is how many times faster a method i
                            [--sweeps 30] [--loop-sweeps K] [--bits 4] [--threads N] [--tokens 2048]
                            [--nsamples 16 --seqlen 512 --layer-block 15] [--out runs/layers.json]
 
-Methods: `gptq-qe` = `gptq_quantease` (GPTQ, then 10 sweeps from its answer), `qe-o1` / `qe-o1s` = `quantease_outliers` with 1%
-unstructured outliers / 1% of the columns (`--sweeps` rounds); `loop` = `quantease(block=None)`, `blocked` = `quantease(block=128)`, `fast` = `quantease()` with its default backend (CPU: compiled
-in-block kernel, backend 'c'; CUDA: torch in-block ops), `fast-torch` = `quantease(backend='torch')`, `triton` and
-`triton-tf32` = `quantease(backend='triton')` with float32 / TF32 matrix products (CUDA only).
+Methods are entries of the method table (`quantease.methods.METHODS`), optionally with options: `--methods
+gptq,quantease[schedule=round,block=1]`; the short names in `PRESETS` stand for common specs: `loop` = the per-column loop
+of the paper (`backend=reference, block=1`), `blocked` = the readable blocked loop, `fast` = `quantease` with its default
+backend (CPU: compiled in-block kernel; CUDA: Triton), `fast-torch`, `fast-r0` (no exact refresh of P), `triton`,
+`triton-tf32` (CUDA only), `qe-round` and `qe-ref` (the old default and the authors' schedule), `gptq-qe`, `qe-o1` and
+`qe-o1s` (1% outliers, unstructured / whole columns).
 
 `--loop-sweeps K` times the per-column loop and blocked QuantEase on K sweeps only and scales their times to `--sweeps`
 (marked `~`; their cost per sweep is constant, unlike `fast`'s); `dobj` then compares against `fast` (whose iterates
@@ -84,31 +86,40 @@ def smollm2_layers(shapes, nsamples, seqlen, layer_block, data_dir=None):
     return {s: (f'{path}.{layer_block}.{name}', lins[name].weight.data.clone(), hs[s].H) for s, name in want.items()}
 
 
+PRESETS = {   # short names for method specs "name[option=value,...]" of the method table (quantease.methods)
+    'loop': 'quantease[backend=reference,block=1]', 'blocked': 'quantease[backend=reference]', 'fast': 'quantease',
+    'fast-torch': 'quantease[backend=torch]', 'fast-r0': 'quantease[refresh=0]', 'fast-r1': 'quantease[refresh=1]',
+    'triton': 'quantease[backend=triton,block=64]', 'triton-tf32': 'quantease[backend=triton,block=64,tf32=1]',
+    'qe-round': 'quantease[schedule=round,percdamp=0.01,shrink=0]', 'qe-ref': 'quantease[schedule=reference,percdamp=0,shrink=0]',
+    'gptq-qe': 'gptq_quantease', 'qe-o1': 'quantease[outlier=0.01]', 'qe-o1s': 'quantease[outlier=0.01,structured=1]',
+}
+
+
+def parse_spec(spec):
+    "(method name, {option: value}) of a spec 'name' or 'name[k=v,...]' (or a preset)."
+    spec = PRESETS.get(spec, spec)
+    name, _, rest = spec.partition('[')
+    opts = dict(kv.split('=', 1) for kv in rest.rstrip(']').split(',') if kv) if rest else {}
+    return name, opts
+
+
 def run_method(method, W, H, grid, sweeps, loop_sweeps, threads):
-    "Run one method; return (Quantized, wall seconds, process CPU seconds (both for `sweeps`), extrapolated?)."
-    from quantease.rtn import rtn
-    from quantease.gptq import gptq
-    from quantease.quantease import quantease
-    from quantease.outliers import gptq_quantease, quantease_outliers
+    "Run one method spec; return (Quantized, wall seconds, process CPU seconds (both for `sweeps`), extrapolated?)."
+    from quantease.methods import get_method
+    name, given = parse_spec(method)
+    m = get_method(name)
+    takes = {f.name for f in __import__('dataclasses').fields(m.options)}
+    scale, approx = 1.0, False
+    if 'num_iter' in takes and 'num_iter' not in given:
+        k = loop_sweeps if (loop_sweeps and given.get('backend') == 'reference') else sweeps
+        given['num_iter'] = k
+        scale, approx = sweeps / k, k != sweeps
+    if 'threads' in takes and 'threads' not in given: given['threads'] = threads
+    if 'backend' in takes and 'backend' not in given and W.device.type == 'cuda': given['backend'] = 'torch'
+    opts = m.make(grid, **given)
     dev = W.device
     sync(dev); t, cpu = time.perf_counter(), time.process_time()
-    scale, approx = 1.0, False
-    if method == 'rtn': q = rtn(W, H, grid)
-    elif method == 'gptq': q = gptq(W, H, grid)
-    elif method in ('loop', 'blocked'):
-        k = loop_sweeps or sweeps
-        q = quantease(W, H, grid, num_iter=k, block=None if method == 'loop' else 128, backend='reference')
-        scale, approx = sweeps / k, k != sweeps
-    elif method in ('fast', 'fast-r0'):
-        q = quantease(W, H, grid, num_iter=sweeps, block=128, threads=threads,
-                      backend='auto' if dev.type == 'cpu' else 'torch', refresh=0 if method == 'fast-r0' else 1)
-    elif method == 'fast-torch': q = quantease(W, H, grid, num_iter=sweeps, block=128, threads=threads, backend='torch')
-    elif method == 'triton': q = quantease(W, H, grid, num_iter=sweeps, block=64, backend='triton')
-    elif method == 'triton-tf32': q = quantease(W, H, grid, num_iter=sweeps, block=64, backend='triton', tf32=True)
-    elif method == 'gptq-qe': q = gptq_quantease(W, H, grid, num_iter=10)
-    elif method in ('qe-o1', 'qe-o1s'):
-        q = quantease_outliers(W, H, grid, outlier=0.01, structured=method == 'qe-o1s', num_iter=sweeps, threads=threads)
-    else: raise SystemExit(f'unknown method {method}')
+    q = m(W, H, grid, opts)
     sync(dev)
     return q, (time.perf_counter() - t) * scale, (time.process_time() - cpu) * scale, approx
 
@@ -159,7 +170,8 @@ def main(argv=None):
                           moving_rows=q.stats.get('moving_rows'))
         ref = next((m for m in ('loop', 'blocked', 'fast') if m in res and not res[m]['approx']), None)
         for m, v in res.items():
-            cd = m not in ('rtn', 'gptq', 'gptq-qe', 'qe-o1', 'qe-o1s')   # FLOP/s only for plain sweeps
+            name, given = parse_spec(m)
+            cd = name == 'quantease' and 'outlier' not in given   # FLOP/s only for plain sweeps
             flops = 2 * r * c * c * a.sweeps if cd else None
             v.update(source=source, layer=label, rows=r, cols=c, method=m,
                      gflops=flops / v['time'] / 1e9 if cd else None,

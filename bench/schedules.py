@@ -65,7 +65,7 @@ def smollm2(names, data_dir):
 
 def configs():
     "name -> (description, function(W, H, grid) -> Quantized)."
-    from quantease.quantease import quantease, Schedule
+    from quantease.descent import quantease, Schedule
     from quantease.outliers import gptq_quantease
     def qe(**kw): return lambda W, H, g: quantease(W, H, g, **kw)
     ref = Schedule(period=3, first=1, last=25, tail=1, box=False)
@@ -132,7 +132,7 @@ def main(argv=None):
     from quantease.grid import Grid
     from quantease.hessian import relative_error
     from quantease.gptq import gptq
-    from quantease.quantease import quantease
+    from quantease.descent import quantease
     problems = {}
     if 'synthetic' in a.sources: problems.update({('synthetic', s): synthetic(*map(int, s.split('x'))) for s in SYNTH})
     if 'smollm2' in a.sources:
