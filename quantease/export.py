@@ -41,6 +41,13 @@ def pack(codes, bits, dim=0):
     if c.numel() and (c.min() < 0 or c.max() >= 2 ** bits):
         raise QuantEaseError(f"codes must lie in [0, {2 ** bits - 1}] to be packed in {bits} bits; got [{c.min().item()}, {c.max().item()}]")
     m, nb = c.shape[1], math.ceil(n / 32)
+    if 32 % bits == 0:       # whole codes per word: shift each slot into place and add (the slots never overlap)
+        per = 32 // bits
+        nw = math.ceil(n / per)
+        c = torch.cat([c, c.new_zeros(nw * per - n, m)]).reshape(nw, per, m)
+        words = (c << (torch.arange(per, device=c.device) * bits)[None, :, None]).sum(1)
+        words = torch.where(words >= 2 ** 31, words - 2 ** 32, words).to(torch.int32)
+        return words.reshape(-1, *rest).movedim(0, dim)
     c = torch.cat([c, c.new_zeros(nb * 32 - n, m)]).reshape(nb, 32, m)
     word, off = _period(bits, c.device)
     shifted = c << off[None, :, None]                    # at most 31 + 8 bits: fits int64
@@ -458,6 +465,44 @@ def save(model, results, tokenizer, path, format='gptq', dtype=torch.float16, ma
     return path
 
 # %% ../nbs/14_export.ipynb #41d0537f
+def _copy_tensors(src, names, dtype, dest):
+    """Copy tensors `names` of a streamed model's folder into one safetensors file, converting floating ones to `dtype`,
+    one tensor in memory at a time (safetensors writes a whole file from memory; this writes its layout directly)."""
+    from safetensors import safe_open
+    heads = {}
+    for n in names:
+        f = src.folder / src.files[n]
+        heads.setdefault(f, _header(f)[0])
+    names = sorted(names)
+    short = {torch.float32: 'F32', torch.float16: 'F16', torch.bfloat16: 'BF16'}
+    meta, off = {}, 0
+    for n in names:
+        h = heads[src.folder / src.files[n]][n]
+        floating = h['dtype'] in ('F32', 'F16', 'BF16', 'F64')
+        size = {'F64': 8, 'F32': 4, 'F16': 2, 'BF16': 2, 'I64': 8, 'I32': 4, 'I16': 2, 'I8': 1, 'U8': 1, 'BOOL': 1}[h['dtype']]
+        size = dtype.itemsize if floating else size
+        nbytes = math.prod(h['shape']) * size
+        meta[n] = dict(dtype=short[dtype] if floating else h['dtype'], shape=h['shape'], data_offsets=[off, off + nbytes])
+        off += nbytes
+    head = json.dumps({'__metadata__': {'format': 'pt'}, **meta}, separators=(',', ':')).encode()
+    head += b' ' * (-len(head) % 8)
+    dest = Path(dest)
+    tmp = dest.with_name(f'.{dest.name}.tmp')
+    try:
+        fault(dest.name)
+        with open(tmp, 'wb') as out:
+            out.write(len(head).to_bytes(8, 'little')); out.write(head)
+            for n in names:
+                with safe_open(str(src.folder / src.files[n]), framework='pt') as fh: t = fh.get_tensor(n)
+                if t.is_floating_point(): t = t.to(dtype)
+                out.write(memoryview(t.contiguous().view(torch.uint8).numpy()))
+                del t
+        os.replace(tmp, dest)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise QuantEaseError(f"cannot write {dest}: {e.strerror or e}; what was finished before is kept in {dest.parent} "
+                             "(free space, then rerun the same command to resume)") from None
+
 class CheckpointWriter(Hook):
     "A pipeline hook that writes the quantized model folder block by block (one shard per block), so results never pile up."
     def __init__(self, path, format='compressed-tensors', tokenizer=None, dtype=torch.float16, done=(), records=None, **opts):
@@ -477,6 +522,9 @@ class CheckpointWriter(Hook):
         return f'model-{b + 1:05d}-of-{n:05d}.safetensors'
 
     def on_layer_solved(self, run, name, q, record):
+        with run.phases('write'): self._pack(run, name, q)
+
+    def _pack(self, run, name, q):
         m = qlinear(name, run.model.get_submodule(name), q)
         if self.fmt.check: self.fmt.check(name, m, self.opts)
         if self.fmt.name == 'gptq' and not self.v2 and not bool((m.zeros > 0).all()):
@@ -518,10 +566,11 @@ class CheckpointWriter(Hook):
                 self.done[self.shard(run, b)] = []
                 if src: src.release(f'{run.path}.{b}')
             fault('export')
-            model = src.load_outside(run.path, 'cpu', head=True) if src else run.model
-            rest = {k: v for k, v in model.state_dict().items() if not k.startswith(run.path + '.')}
-            _write_file(_dense(rest, (), self.dtype), self.path / self.shard(run, len(run.blocks)))
-            if src: src.release()
+            last = self.path / self.shard(run, len(run.blocks))
+            if src: _copy_tensors(src, [k for k in src.files if not k.startswith(run.path + '.')], self.dtype, last)
+            else:
+                rest = {k: v for k, v in run.model.state_dict().items() if not k.startswith(run.path + '.')}
+                _write_file(_dense(rest, (), self.dtype), last)
             if self.fmt.name == 'gptq' and self.v2: self._to_v2()
             kinds = list(self.kinds.values())
             if {k[:2] for k in kinds} and len({k[:2] for k in kinds}) > 1:

@@ -80,18 +80,20 @@ class Problem:
         if grid is not None and grid.groupsize > 0 and cols % grid.groupsize:
             raise QuantEaseError(f"groupsize {grid.groupsize} does not divide the {cols} input columns")
         self.perm = column_order(self.Hp, act_order)
+        self.natural = not act_order                           # the visiting order is the identity: no permuted copies
         self.extra = self.Hp.diagonal() - self.H.diagonal()   # what damping (and dead columns) added to the diagonal
 
     def visit(self, M):
-        "Columns of M [rows, cols] in visiting order."
-        return M[:, self.perm]
+        "Columns of M [rows, cols] in visiting order (M itself in natural order)."
+        return M if self.natural else M[:, self.perm]
 
     def transposed(self, M):
         "M [rows, cols] as [cols, rows] in visiting order: row j is input column perm[j] (QuantEase's layout)."
-        return M[:, self.perm].T.contiguous()
+        return self.visit(M).T.contiguous()
 
     def restore(self, Mt):
         "Inverse of `transposed`: [cols, rows] in visiting order back to [rows, cols] in natural order."
+        if self.natural: return Mt.T.contiguous()
         M = torch.empty(Mt.shape[1], Mt.shape[0], dtype=Mt.dtype, device=Mt.device)
         M[:, self.perm] = Mt.T
         return M
@@ -103,10 +105,12 @@ class Problem:
         H[self.dead, self.dead] = 1
         return H
 
-    @cached_property
+    @property
     def H_visit(self):
-        "The damped H in visiting order (rows and columns)."
-        return self.Hp[self.perm][:, self.perm]
+        "The damped H in visiting order (rows and columns); H itself in natural order."
+        if self.natural: return self.Hp
+        if not hasattr(self, '_H_visit'): self._H_visit = self.Hp[self.perm][:, self.perm]
+        return self._H_visit
 
     @cached_property
     def energy(self):

@@ -49,7 +49,7 @@ class Job:
     compute_quantization_recon_error: bool | None = setting(None, "record every layer's relative error (default: unless the method ignores H, as rtn)")
     save: str | None = setting(None, 'a .json path for the results, or a directory that gets the checkpoint, results.json and resume state')
     save_format: str = setting('compressed-tensors', 'checkpoint format when --save is a directory (none: results only)', tuple(FORMATS) + ('none',))
-    overwrite: bool = setting(False, 'start over in a --save directory that holds another run')
+    overwrite: bool = setting(False, 'start over in the --save directory, even if it holds this run or another one')
     stream: bool | None = setting(None, 'read the model block by block from its folder (default: when it is larger than a quarter of the memory)')
     offload_activations: str = setting('device', 'where the activations between blocks live', PLACES)
     offload_dtype: str | None = setting(None, 'store the activations in this dtype (e.g. bfloat16)', DTYPES)
@@ -152,7 +152,8 @@ class Progress(Hook):
         with run.phases('write'):
             snap = self.dir / f'acts-{b + 1}'
             old = self.read()
-            if b + 1 < run.n:
+            keep = b + 1 < run.n and run.inputs is not None   # a method with no calibration pass has no activations
+            if keep:
                 tmp = self.dir / f'.acts-{b + 1}.tmp'
                 shutil.rmtree(tmp, ignore_errors=True)
                 try: run.inputs.hidden.save(tmp)
@@ -162,7 +163,7 @@ class Progress(Hook):
                                          f"0..{b - 1} are kept (free space, then rerun the same command to resume)") from None
                 shutil.rmtree(snap, ignore_errors=True)
                 os.replace(tmp, snap)
-            state = dict(fingerprint=self.fp, done=b + 1, total=run.n, finished=False, acts=snap.name if b + 1 < run.n else None,
+            state = dict(fingerprint=self.fp, done=b + 1, total=run.n, finished=False, acts=snap.name if keep else None,
                          writer=self.writer.state() if self.writer else None, layers=run.layers, blocks=run.block_records,
                          phases={k: round(v, 3) for k, v in run.phases.t.items()})
             _atomic_json(state, self.dir / 'progress.json')            # the commit
@@ -269,7 +270,7 @@ def run(args=None, log=print, progress=True, **kw):
             fp = fingerprint(job, folder, calib, device)
             prog = Progress(job.save, fp=fp)
             state = prog.read()
-            if state is not None and state.get('fingerprint') != fp:
+            if state is not None and (job.overwrite or state.get('fingerprint') != fp):
                 if not job.overwrite:
                     raise QuantEaseError(f"{job.save} holds another run (different model, data or settings); use --overwrite to start "
                                          "over there, or choose another --save directory")
