@@ -14,7 +14,7 @@ from functools import partial
 import torch
 from .grid import Grid, Quantized, QuantEaseError, check_finite, quantize, dequantize, from_weight
 from .hessian import Problem, prepare, relative_error
-from .fast import solve, resolve_backend, tf32_matmul, step_codes, stop_relaxing
+from .fast import solve, resolve_backend, tf32_matmul, step_codes, stop_relaxing, keep_best, _row_objectives
 
 # %% ../nbs/04_quantease.ipynb #b30d3089
 def _step(j, C, P, R, S, maxq, relax=0., box=True):
@@ -42,13 +42,8 @@ def _sweep_blocked(C, P, H, R, S, maxq, relax=0., box=True, block=128):
         P[b:].addmm_(H[b:, a:b], dW, alpha=-1)
 
 # %% ../nbs/04_quantease.ipynb #e1ce9744
-def _objectives(D, P, extra):
-    "Damped and raw objectives from D = W - Ŵ and P = H D (transposed layout), summed in float64."
-    f = (D * P).sum(dtype=torch.float64)
-    return f.item(), (f - (D * D).sum(1, dtype=torch.float64) @ extra.double()).item()
-
 def _solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, relax=None, box=True, stop=0.):
-    "Cyclic CD on the transposed problem (row j = input column j); best rounded codes by raw objective, and a log."
+    "Cyclic CD on the transposed problem (row j = input column j); each row's best rounded codes by raw objective, and a log."
     sweep = _sweep_columns if block in (None, 1) else partial(_sweep_blocked, block=block)
     extra = torch.zeros_like(H[0]) if extra is None else extra
     relax = [0.] * num_iter if relax is None else list(relax)
@@ -57,18 +52,21 @@ def _solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, relax=None, bo
         D = Wt - dequantize(C, S, Z)
         return D, H @ D
     D, P = residual()
-    f0, raw = _objectives(D, P, extra)
+    f_rows, raw_rows = _row_objectives(D, P, extra)   # per row of W: rows are independent problems
     on_grid = bool((C == C.round()).all())    # a warm start competes with the iterates; W itself does not
-    best, best_raw, best_k = (C.clone(), raw, 0) if on_grid else (None, math.inf, None)
-    log, prev = [], None
+    best = C.clone()
+    best_raw = raw_rows.clone() if on_grid else torch.full_like(raw_rows, math.inf)
+    best_k = torch.zeros(C.shape[1], dtype=torch.long, device=C.device)
+    log, prev, f0 = [], None, f_rows.sum().item()
     for k in range(1, num_iter + 1):
         sweep(C, P, H, R, S, maxq, relax[k - 1], box)
         D, P = residual()                      # exact P: rounding never builds up beyond one sweep
-        f, raw = _objectives(D, P, extra)
-        log.append(f)
-        if not relax[k - 1] and raw < best_raw: best, best_raw, best_k = C.clone(), raw, k   # on the grid only
-        relax, prev = stop_relaxing(relax, k, best_raw, prev, stop)        # a cycle that no longer pays ends relaxing
-    return best, dict(objective=log, objective_start=f0, best_sweep=best_k, relaxed=[k + 1 for k, t in enumerate(relax) if t])
+        f_rows, raw_rows = _row_objectives(D, P, extra)
+        log.append(f_rows.sum().item())
+        if not relax[k - 1]: keep_best(best, best_raw, best_k, C, raw_rows, k)   # on the grid only
+        relax, prev = stop_relaxing(relax, k, best_raw.sum().item(), prev, stop)  # a cycle that no longer pays ends relaxing
+    return best, dict(objective=log, objective_start=f0, best_sweep=int(torch.bincount(best_k).argmax()),
+                      best_sweeps=best_k.tolist(), relaxed=[k + 1 for k, t in enumerate(relax) if t])
 
 # %% ../nbs/04_quantease.ipynb #51b9a1ac
 @dataclass(frozen=True)

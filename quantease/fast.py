@@ -6,8 +6,8 @@ Docs: https://quantease.github.io/quantease/fast.html.md"""
 
 # %% auto #0
 __all__ = ['BACKENDS', 'default_threads', 'num_threads', 'step_codes', 'block_steps_torch', 'c_kernel', 'block_steps_c',
-           'sweep_screened', 'sweep_columns', 'sweep_triton', 'resolve_backend', 'sweeper', 'stop_relaxing', 'solve',
-           'tf32_matmul']
+           'sweep_screened', 'sweep_columns', 'sweep_triton', 'resolve_backend', 'sweeper', 'keep_best',
+           'stop_relaxing', 'solve', 'tf32_matmul']
 
 # %% ../nbs/08_fast.ipynb #a16fc263
 import contextlib, ctypes, hashlib, math, os, platform, shutil, subprocess, tempfile, time
@@ -289,6 +289,16 @@ def sweeper(H, maxq, block=128, backend='torch', threads=None, screen=None, box=
     return lambda C, P, R, S, full=False, relax=0.: sweep_screened(C, P, H, R, S, maxq, block, threads, screen, steps, full,
                                                                    relax=relax, box=box)
 
+def keep_best(best, best_raw, best_k, C, raw_rows, k):
+    """Per row of W (a column of the transposed codes `C`): keep sweep `k`'s codes where its raw objective is not above
+    the best so far (a tie goes to the later sweep: a row that stopped moving reports its last sweep). Rows are
+    independent problems, so each keeps its own best rounded iterate: never worse than one sweep chosen for all, and
+    the same whether the rows are solved together or in parts."""
+    better = raw_rows <= best_raw
+    if bool(better.any()):
+        best[:, better] = C[:, better]
+        best_raw[better], best_k[better] = raw_rows[better], k
+
 def stop_relaxing(relax, k, best, prev, stop):
     """At the end of sweep `k` (1-based): if it closes a cycle (it rounded, the next relaxes) and the best rounded raw
     objective fell by less than `stop` (relative) since the previous cycle closed, the rest of `relax` rounds.
@@ -323,16 +333,20 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
         with num_threads(threads if cpu else None): return D, H @ D
     D, P = residual(Wt, C, S, Z)
     f_rows, raw_rows = _row_objectives(D, P, extra)
-    f0, raw = f_rows.sum().item(), raw_rows.sum().item()
-    on_grid = bool((C == C.round()).all())
-    best, best_raw, best_k = (C.clone(), raw, 0) if on_grid else (None, math.inf, None)
+    f0 = f_rows.sum().item()
+    on_grid = bool((C == C.round()).all())            # a warm start competes with the iterates; W itself does not
+    best = C.clone()
+    best_raw = raw_rows.clone() if on_grid else torch.full_like(raw_rows, math.inf)
+    best_k = torch.zeros(n, dtype=torch.long, device=C.device)
     idx = torch.arange(n, device=C.device)            # rows of W still moving
     Ca, Pa, Sa, Za, Ra, Wa = C, P, S, Z, R, Wt        # their state, compacted
     log, moving = [], []
     for k in range(1, num_iter + 1):
         t = relax[k - 1]
         if len(idx) == 0:                              # nothing moves any more: every later sweep is the same
-            log.append(log[-1]); moving.append(0); continue
+            log.append(log[-1]); moving.append(0)
+            if not t: keep_best(best, best_raw, best_k, C, raw_rows, k)
+            continue
         settle = freeze and not t and k > last_relaxed  # a row that stops now stays put: no relaxed sweep comes
         before = Ca.clone() if settle else None
         sweep(Ca, Pa, Ra, Sa, not exact(k), relax=t)
@@ -340,18 +354,17 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
         if exact(k): D, Pa = residual(Wa, Ca, Sa, Za)  # exact P: rounding never builds up beyond one sweep
         else: D = Wa - dequantize(Ca, Sa, Za)
         f_rows[idx], raw_rows[idx] = _row_objectives(D, Pa, extra)
-        f, raw = f_rows.sum().item(), raw_rows.sum().item()
-        log.append(f); moving.append(len(idx))
-        if not t and raw < best_raw: best, best_raw, best_k = C.clone(), raw, k
-        relax, prev = stop_relaxing(relax, k, best_raw, prev, stop)
+        log.append(f_rows.sum().item()); moving.append(len(idx))
+        if not t: keep_best(best, best_raw, best_k, C, raw_rows, k)
+        relax, prev = stop_relaxing(relax, k, best_raw.sum().item(), prev, stop)
         last_relaxed = max((j + 1 for j, t in enumerate(relax) if t), default=0)
         changed = (Ca != before).any(0) if settle else None
         if settle and not bool(changed.all()):
             keep = changed.nonzero()[:, 0]
             idx = idx[keep]
             Ca, Pa, Sa, Za, Ra, Wa = (M[:, keep] for M in (Ca, Pa, Sa, Za, Ra, Wa))
-    return best, dict(objective=log, objective_start=f0, best_sweep=best_k, moving_rows=moving,
-                      relaxed=[k + 1 for k, t in enumerate(relax) if t])
+    return best, dict(objective=log, objective_start=f0, best_sweep=int(torch.bincount(best_k).argmax()),
+                      best_sweeps=best_k.tolist(), moving_rows=moving, relaxed=[k + 1 for k, t in enumerate(relax) if t])
 
 # %% ../nbs/08_fast.ipynb #330e77c8
 @contextlib.contextmanager

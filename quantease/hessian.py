@@ -15,22 +15,28 @@ from .grid import Grid, Quantized, QuantEaseError, check_finite
 
 # %% ../nbs/01_hessian.ipynb #972e462a
 class Hessian:
-    "Running mean of x^T x over all tokens seen, for a layer with `cols` input features."
+    "Sum of x^T x over all tokens seen (float64), for a layer with `cols` input features; `H` is their mean, in float32."
     def __init__(self, cols, device='cpu'):
-        self.H = torch.zeros(cols, cols, dtype=torch.float32, device=device)
-        self.nsamples = 0
+        self.S = torch.zeros(cols, cols, dtype=torch.float64, device=device)
+        self.nsamples, self._H = 0, None
 
     def add(self, x):
         "Add the activations `x` [..., cols] (any float dtype) to the statistics."
-        x = x.reshape(-1, x.shape[-1]).to(self.H.device, torch.float32)
-        if x.shape[-1] != self.H.shape[0]: raise QuantEaseError(f"activations have {x.shape[-1]} features, expected {self.H.shape[0]}")
-        n = x.shape[0]
-        if n == 0: return self
-        total = self.nsamples + n
-        # H <- H * N/(N+n) + x^T x/(N+n): the mean stays O(1) however many tokens arrive
-        self.H.mul_(self.nsamples / total).addmm_(x.T, x, alpha=1 / total)
-        self.nsamples = total
+        if self.S is None: raise QuantEaseError("this Hessian was already read (H): it takes no more activations")
+        x = x.reshape(-1, x.shape[-1]).to(self.S.device, torch.float32)
+        if x.shape[-1] != self.S.shape[0]: raise QuantEaseError(f"activations have {x.shape[-1]} features, expected {self.S.shape[0]}")
+        if x.shape[0] == 0: return self
+        self.S += x.T @ x          # the batch's product in float32, the running sum in float64 (see the note above)
+        self.nsamples += x.shape[0]
         return self
+
+    @property
+    def H(self):
+        "The mean of x^T x, float32 (the float64 sum is freed when it is first read)."
+        if self._H is None:
+            self._H = (self.S / max(self.nsamples, 1)).float()
+            self.S = None
+        return self._H
 
 # %% ../nbs/01_hessian.ipynb #55977106
 def damp(H, percdamp=0.01, shrink=0.):
