@@ -19,6 +19,7 @@ from .methods import METHODS, get_method, all_options
 from .models import load_model, model_folder, Streamed, BlockInputs, capture_inputs, calibration_samples, find_blocks, _dtype
 from .data import resolve_data_dir, calibration, test_stream
 from .pipeline import quantize_model, Hook, Activations, PLACES, plan, peak_rss, fault, _plain
+from .distributed import Ranks, init_ranks
 from .evaluate import perplexity
 from .export import FORMATS, CheckpointWriter, disk_size, load as load_checkpoint
 
@@ -53,6 +54,7 @@ class Job:
     stream: bool | None = setting(None, 'read the model block by block from its folder (default: when it is larger than a quarter of the memory)')
     offload_activations: str = setting('device', 'where the activations between blocks live', PLACES)
     offload_dtype: str | None = setting(None, 'store the activations in this dtype (e.g. bfloat16)', DTYPES)
+    parallel: str = setting('auto', 'with several processes (torchrun): split a group by whole layers, by rows of a layer, or choose (auto)', ('auto', 'layers', 'rows'))
     data_dir: str | None = setting(None, 'local data directory (default: $QUANTEASE_DATA, else the hub)')
     device: str | None = setting(None, 'cuda, cuda:1, cpu (default: cuda if available, else cpu)')
     dtype: str = setting('float32', 'model dtype', DTYPES)
@@ -112,7 +114,7 @@ RESULT_SETTINGS = ('model', 'dataset', 'wbits', 'groupsize', 'sym', 'nsamples', 
                    'quantization_method', 'num_layers_to_quantize', 'compute_quantization_recon_error', 'save_format',
                    'offload_dtype', 'dtype', 'options')
 
-def fingerprint(job, folder, calib, device):
+def fingerprint(job, folder, calib, device, world=1):
     "sha256 of what makes a run's result: model (config and tensor headers), calibration tokens, settings, device type, library version."
     import quantease
     h = hashlib.sha256()
@@ -123,7 +125,7 @@ def fingerprint(job, folder, calib, device):
         h.update(str(f.stat().st_size).encode())
     h.update(calib.numpy().tobytes())
     h.update(json.dumps({k: getattr(job, k) for k in RESULT_SETTINGS}, sort_keys=True, default=str).encode())
-    h.update(f"{torch.device(device).type} {quantease.__version__}".encode())
+    h.update(f"{torch.device(device).type} {quantease.__version__} ranks={world}".encode())
     return h.hexdigest()[:32]
 
 def _atomic_json(obj, dest):
@@ -136,45 +138,59 @@ def _atomic_json(obj, dest):
     return dest
 
 class Progress(Hook):
-    "Commits a run's progress after every block (snapshot of the activations, then an atomic progress.json)."
-    def __init__(self, folder, print_=print, writer=None, fp=None, total=None):
+    "Commits a run's progress after every block: each rank's snapshot of its activations, then rank 0's atomic progress.json."
+    def __init__(self, folder, writer=None, fp=None, ranks=None):
         self.dir = Path(folder) / '.quantease'
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.writer, self.fp, self.total, self.say = writer, fp, total, print_
+        self.ranks = ranks or Ranks()
+        if self.ranks.main: self.dir.mkdir(parents=True, exist_ok=True)
+        self.ranks.barrier()
+        self.writer, self.fp = writer, fp
 
     def read(self):
         f = self.dir / 'progress.json'
         return json.loads(f.read_text()) if f.exists() else None
+
+    def mine(self, snap):
+        "This rank's part of snapshot folder `snap`."
+        return snap / f'rank{self.ranks.rank}' if self.ranks.active else snap
 
     def on_layer_solved(self, run, name, q, record): fault(f'layer:{name}')
 
     def on_block_end(self, run, b, block, records):
         with run.phases('write'):
             snap = self.dir / f'acts-{b + 1}'
-            old = self.read()
+            old = self.read() if self.ranks.main else None
             keep = b + 1 < run.n and run.inputs is not None   # a method with no calibration pass has no activations
             if keep:
-                tmp = self.dir / f'.acts-{b + 1}.tmp'
+                tmp = self.dir / f'.acts-{b + 1}.tmp-{self.ranks.rank}'
                 shutil.rmtree(tmp, ignore_errors=True)
                 try: run.inputs.hidden.save(tmp)
                 except OSError as e:
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise QuantEaseError(f"cannot write the activations after block {b} to {tmp}: {e.strerror or e}; blocks "
                                          f"0..{b - 1} are kept (free space, then rerun the same command to resume)") from None
-                shutil.rmtree(snap, ignore_errors=True)
-                os.replace(tmp, snap)
-            state = dict(fingerprint=self.fp, done=b + 1, total=run.n, finished=False, acts=snap.name if keep else None,
-                         writer=self.writer.state() if self.writer else None, layers=run.layers, blocks=run.block_records,
-                         phases={k: round(v, 3) for k, v in run.phases.t.items()})
-            _atomic_json(state, self.dir / 'progress.json')            # the commit
-            if old and old.get('acts') and old['acts'] != state['acts']: shutil.rmtree(self.dir / old['acts'], ignore_errors=True)
+                dest = self.mine(snap)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(dest, ignore_errors=True)
+                os.replace(tmp, dest)
+            self.ranks.barrier()                                     # every rank's snapshot is complete
+            if self.ranks.main:
+                state = dict(fingerprint=self.fp, done=b + 1, total=run.n, finished=False, acts=snap.name if keep else None,
+                             ranks=self.ranks.world, writer=self.writer.state() if self.writer else None, layers=run.layers,
+                             blocks=run.block_records, phases={k: round(v, 3) for k, v in run.phases.t.items()})
+                _atomic_json(state, self.dir / 'progress.json')        # the commit
+                if old and old.get('acts') and old['acts'] != state['acts']: shutil.rmtree(self.dir / old['acts'], ignore_errors=True)
+            self.ranks.barrier()
 
     def finish(self):
         "Mark the run finished (the checkpoint is complete)."
-        state = self.read() or {}
-        state.update(finished=True, acts=None)
-        _atomic_json(state, self.dir / 'progress.json')
-        for d in self.dir.glob('acts-*'): shutil.rmtree(d, ignore_errors=True)
+        self.ranks.barrier()
+        if self.ranks.main:
+            state = self.read() or {}
+            state.update(finished=True, acts=None)
+            _atomic_json(state, self.dir / 'progress.json')
+            for d in self.dir.glob('acts-*'): shutil.rmtree(d, ignore_errors=True)
+        self.ranks.barrier()
 
 # %% ../nbs/19_job.ipynb #04a5cfda
 def environment(device):
@@ -239,11 +255,15 @@ def summary(out):
 def run(args=None, log=print, progress=True, **kw):
     "The main job (what `quantease quantize` runs); returns the results dict that is also saved."
     job = check_job(args, **kw)
+    ranks = init_ranks()
+    ranks.same(json.dumps(asdict(job), sort_keys=True, default=str), 'settings')
+    if not ranks.main: log, progress = None, False                # one voice: rank 0 prints, saves and evaluates
     device = job.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    out = dict(job=asdict(job), env=environment(device), times={})
+    if ranks.active and torch.device(device).type == 'cuda': device = f'cuda:{torch.cuda.current_device()}'
+    out = dict(job=asdict(job), env=dict(environment(device), ranks=ranks.world), times={})
     folder_out = job.save is not None and Path(job.save).suffix != '.json'
     def save():
-        if job.save: out['saved_to'] = str(save_json(out, job.save))
+        if job.save and ranks.main: out['saved_to'] = str(save_json(out, job.save))
     t0 = time.perf_counter()
     try: folder, tok = model_folder(job.model)
     except QuantEaseError: raise
@@ -265,33 +285,36 @@ def run(args=None, log=print, progress=True, **kw):
         writer = prog = state = None
         start, inputs = 0, None
         if folder_out and job.save_format != 'none': ckpt = Path(job.save)
-        elif stream: ckpt = Path(tempfile.mkdtemp(prefix='quantease-checkpoint-'))
+        elif stream: ckpt = Path(tempfile.mkdtemp(prefix='quantease-checkpoint-')) if ranks.main else None
         if folder_out:
-            fp = fingerprint(job, folder, calib, device)
-            prog = Progress(job.save, fp=fp)
+            fp = fingerprint(job, folder, calib, device, ranks.world)
+            prog = Progress(job.save, fp=fp, ranks=ranks)
             state = prog.read()
             if state is not None and (job.overwrite or state.get('fingerprint') != fp):
                 if not job.overwrite:
                     raise QuantEaseError(f"{job.save} holds another run (different model, data or settings); use --overwrite to start "
                                          "over there, or choose another --save directory")
-                for f in list(Path(job.save).glob('model*.safetensors')) + [Path(job.save) / 'model.safetensors.index.json']: f.unlink(missing_ok=True)
-                shutil.rmtree(prog.dir, ignore_errors=True); prog = Progress(job.save, fp=fp); state = None
-        if ckpt is not None:
+                ranks.barrier()
+                if ranks.main:
+                    for f in list(Path(job.save).glob('model*.safetensors')) + [Path(job.save) / 'model.safetensors.index.json']: f.unlink(missing_ok=True)
+                    shutil.rmtree(prog.dir, ignore_errors=True)
+                prog = Progress(job.save, fp=fp, ranks=ranks); state = None
+        if ckpt is not None and ranks.main:                           # only rank 0 writes the checkpoint
             writer = CheckpointWriter(ckpt, job.save_format if job.save_format != 'none' else 'compressed-tensors', tokenizer=tok,
                                       records=(state or {}).get('writer'))
             if prog is not None: prog.writer = writer
         previous = {}
         if state is not None and state.get('finished'):
-            log(f"{job.save}: the quantization finished in an earlier run; evaluating its checkpoint")
+            if log: log(f"{job.save}: the quantization finished in an earlier run; evaluating its checkpoint")
             previous = json.loads((Path(job.save) / 'results.json').read_text()).get('quantization', {}) if (Path(job.save) / 'results.json').exists() else {}
             start = None
         elif state is not None and state.get('done'):
             start = state['done']
-            log(f"resuming from block {start} of {state['total']} ({job.save})")
+            if log: log(f"resuming from block {start} of {state['total']} ({job.save})")
             previous = dict(layers=state['layers'], blocks=state['blocks'])
             if state.get('acts'):
-                store = Activations.load(prog.dir / state['acts'], job.offload_activations, device, _offload_dtype(job))
-                extras = capture_inputs(net if not stream else _outside(model), calibration_samples(calib), store=[]).extras
+                store = Activations.load(prog.mine(prog.dir / state['acts']), job.offload_activations, device, _offload_dtype(job))
+                extras = capture_inputs(net if not stream else _outside(model), ranks.samples(calibration_samples(calib)), store=[]).extras
                 if stream: model.release()
                 inputs = BlockInputs(store, extras)   # the boundary's hidden states, bit for bit; the rest captured again
         if start is not None:
@@ -300,7 +323,8 @@ def run(args=None, log=print, progress=True, **kw):
             report, _ = quantize_model(model, calib, job.quantization_method, grid, options=opts, true_sequential=job.true_sequential,
                                        num_layers=job.num_layers_to_quantize, device=device, offload=job.offload_activations,
                                        offload_dtype=_offload_dtype(job), hooks=hooks, keep_results=False, start=start, inputs=inputs,
-                                       compute_error=job.compute_quantization_recon_error, progress=progress)
+                                       compute_error=job.compute_quantization_recon_error, progress=progress, ranks=ranks,
+                                       parallel=job.parallel)
             if previous:
                 report['layers'] = previous['layers'] + report['layers']; report['blocks'] = previous['blocks'] + report['blocks']
                 errs = [r['relative_error'] for r in report['layers'] if r['relative_error'] is not None]
@@ -319,6 +343,7 @@ def run(args=None, log=print, progress=True, **kw):
             out['checkpoint'] = dict(path=str(ckpt), format=job.save_format, **_plain(disk_size(ckpt)))
         del calib
         save()
+    if not ranks.main: return out                                  # rank 0 evaluates
     eval_model = model
     if job.wbits != 16 and not evaluate_in_memory and (eval_names(job) or job.eval_tasks):
         t0 = time.perf_counter()

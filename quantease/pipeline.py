@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .grid import Grid, QuantEaseError
 from .hessian import Hessian
 from .methods import get_method
+from .distributed import Ranks, plan_group, solve_cost, row_splittable, merge_rows
 from .models import (Streamed, find_blocks, block_linears, fused_weights, sequential_groups, capture_inputs,
                               run_block, weight_of, set_weight, features, calibration_samples, BlockInputs, _Stop)
 
@@ -131,9 +132,11 @@ class Phases:
 def fault(point):
     """Testing aid for the crash and resume tests: if `$QUANTEASE_FAULT` equals `point` ('layer:<name>', 'export',
     'eval:<dataset>'), this process kills itself as `kill -9` would; 'enospc:<file name>' makes that file's write
-    fail as a full disk does."""
+    fail as a full disk does; a suffix '@r' limits it to the process of rank r (`torchrun`)."""
     want = os.environ.get('QUANTEASE_FAULT', '')
     if not want: return
+    want, _, rank = want.partition('@')              # 'point@r': only in the process of rank r
+    if rank and rank != os.environ.get('RANK', '0'): return
     if want == point: os.kill(os.getpid(), signal.SIGKILL)
     if want == f'enospc:{point}': raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -169,6 +172,8 @@ class Run:
     block_records: list = field(default_factory=list)
     memory: dict = field(default_factory=dict)   # bytes of each resident component (largest seen)
     write_back: bool = True     # write the dequantized weights into the model (not for a streamed block nobody runs again)
+    ranks: Ranks = field(default_factory=Ranks)   # the processes of the run (one, or torchrun's)
+    parallel: str = 'auto'      # how a group's solving is split over ranks: auto, layers, rows
 
     def note(self, what, nbytes):
         "Record the size of a resident component (the largest seen)."
@@ -247,12 +252,34 @@ def _plain(x):
     except (TypeError, ValueError): return str(x)
 
 @torch.no_grad()
+def _solve_parallel(run, linears, hs):
+    "{name: Quantized} of a group solved over the ranks: each its share of layers or rows (`distributed.plan_group`), then gathered."
+    H = lambda name: None if hs[name] is None else hs[name].H
+    shapes = {name: tuple(features(lin)) for name, lin in linears.items()}
+    tasks = plan_group(shapes, run.ranks.world, lambda r, c: solve_cost(run.method, run.options, r, c), run.parallel,
+                       row_splittable(run.method, run.options, run.grid))
+    mine = {}
+    for name, rank, rows in tasks:
+        if rank != run.ranks.rank: continue
+        W = weight_of(linears[name])
+        with run.phases('solve'): q = run.method(W if rows is None else W[rows], H(name), run.grid, run.options)
+        mine[(name, None if rows is None else rows.start)] = _cpu(q)
+    with run.phases('gather'): got = {k: q for part in run.ranks.gather(mine) for k, q in part.items()}
+    out = {}
+    for name, lin in linears.items():
+        pieces = sorted(((k[1] or 0), q) for k, q in got.items() if k[0] == name)
+        out[name] = pieces[0][1] if len(pieces) == 1 else merge_rows([q for _, q in pieces], weight_of(lin), H(name))
+    return out
+
 def solve_group(run, linears, hs, prefix=''):
-    "Quantize every layer of a group, write it back; returns (results, per-layer records)."
+    "Quantize every layer of a group (over the ranks, if several), write it back; returns (results, per-layer records)."
     results, records = {}, []
+    solved = _solve_parallel(run, linears, hs) if run.ranks.active else {}
     for name, lin in linears.items():
         W = weight_of(lin)
-        with run.phases('solve'): q = run.method(W, None if hs[name] is None else hs[name].H, run.grid, run.options)
+        if name in solved: q = solved[name]
+        else:
+            with run.phases('solve'): q = run.method(W, None if hs[name] is None else hs[name].H, run.grid, run.options)
         if run.write_back: set_weight(lin, q.weight)     # the next group's and block's inputs see the quantized layer
         rec = dict(name=prefix + name, shape=list(W.shape), relative_error=q.stats.get('relative_error'),
                    time=round(q.stats.get('time', 0.), 4), avg_bits=float(q.avg_bits()),
@@ -279,7 +306,7 @@ def _module_bytes(m):
 @torch.no_grad()
 def quantize_model(model, calib, method='quantease', grid=None, options=None, true_sequential=True, num_layers=None,
                    device=None, offload='device', offload_dtype=None, offload_folder=None, hooks=(), keep_results=True,
-                   start=0, inputs=None, compute_error=None, progress=True, **option_kw):
+                   start=0, inputs=None, compute_error=None, progress=True, ranks=None, parallel='auto', **option_kw):
     "Quantize the linear layers of the first `num_layers` blocks (all by default) of `model` (in memory, or `Streamed`); returns (report, results)."
     source = model if isinstance(model, Streamed) else None
     net = source.model if source else model
@@ -288,8 +315,10 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     home = None if source else next(net.parameters()).device
     device = torch.device(device) if device is not None else (home or torch.device('cpu'))
     need_inputs = m.needs_hessian or bool(compute_error)
-    run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device))
+    run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device), ranks=ranks or Ranks(), parallel=parallel)
     run.write_back = source is None or need_inputs
+    samples = calibration_samples(calib) if calib is not None else []
+    local = run.ranks.samples(samples) if need_inputs else samples     # this rank's calibration windows
     t_start = time.perf_counter()
     if need_inputs and n > start:
         if inputs is None:
@@ -297,13 +326,13 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
                 if source:
                     with run.phases('load'): source.load_outside(path, 'cpu')
                 store = Activations(offload, device, offload_dtype, offload_folder)
-                inputs = capture_inputs(net, calibration_samples(calib), store=store)
+                inputs = capture_inputs(net, local, store=store)
                 if source: source.release()
         run.inputs = inputs.to(device)
         run.note('activations', inputs.hidden.nbytes() if hasattr(inputs.hidden, 'nbytes') else sum(h.numel() * h.element_size() for h in inputs.hidden))
     _fire(hooks, 'on_start', run)
     results = {}
-    bar = tqdm(range(start, n), desc=f'{m.name} {grid.bits}-bit', disable=not progress)
+    bar = tqdm(range(start, n), desc=f'{m.name} {grid.bits}-bit', disable=not progress or not run.ranks.main)
     for b in bar:
         t0 = time.perf_counter()
         with run.phases('load'): block = source.load(f'{path}.{b}', device) if source else blocks[b].to(device)
@@ -315,7 +344,7 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
                 groups = sequential_groups(block, (run.inputs.hidden[0], *run.inputs.extras[0][0]), run.inputs.extras[0][1])
             groups = [g for g in ([k for k in g if k in linears] for g in groups) if g]
             if not true_sequential:                  # one pass over the full-precision block for every Hessian
-                hs = hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], device, run.phases)
+                hs = _reduce(run, hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], device, run.phases))
                 groups = [[k for g in groups for k in g]]
         else: groups = [list(linears)]
         recs = []
@@ -323,7 +352,7 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
             bar.set_postfix_str(f'block {b}: {", ".join(group)}')
             lins = {k: linears[k] for k in group}
             if not need_inputs: group_h = {k: None for k in group}
-            elif true_sequential: group_h = hessians(block, run.inputs, [lins], device, run.phases)
+            elif true_sequential: group_h = _reduce(run, hessians(block, run.inputs, [lins], device, run.phases))
             else: group_h = {k: hs[k] for k in group}
             run.note('hessians', sum(h.H.numel() * h.H.element_size() for h in {id(h): h for h in group_h.values() if h is not None}.values()))
             res, r = solve_group(run, lins, group_h, prefix=f'{path}.{b}.')
@@ -346,8 +375,17 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
             else: blocks[b].to(home)
             trim()
     _fire(hooks, 'on_end', run)
-    return make_report(run, time.perf_counter() - t_start, len(calibration_samples(calib)) if calib is not None else None,
+    return make_report(run, time.perf_counter() - t_start, len(samples) if calib is not None else None,
                   true_sequential, fused), results
+
+def _reduce(run, hs):
+    "Sum each distinct Hessian of `hs` over the ranks (exact: float64 sums of the same products)."
+    if run.ranks.active:
+        with run.phases('reduce'):
+            for h in {id(h): h for h in hs.values()}.values():
+                run.ranks.sum_(h.S)
+                h.nsamples = run.ranks.sum_int(h.nsamples)
+    return hs
 
 def make_report(run, seconds, nsamples, true_sequential, fused):
     "The run's report: settings, per-layer and per-block records, time split, memory."
