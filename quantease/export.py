@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from .grid import Quantized, QuantEaseError
 from .models import features, linear_kind, shard_index, _header
-from .pipeline import Hook, fault
+from .pipeline import Hook, fault, trim
 
 # %% ../nbs/14_export.ipynb #754bc9be
 PACK_BITS = (2, 3, 4, 8)
@@ -69,14 +69,17 @@ def unpack(packed, bits, n, dim=0, dtype=torch.uint8):
     m = p.shape[1]
     if 32 % bits == 0:       # no code crosses a word: int32 shifts and a mask (the mask drops the sign extension)
         sh = torch.arange(0, 32, bits, device=p.device, dtype=torch.int32)
-        v = ((p[:, None, :] >> sh[None, :, None]) & (2 ** bits - 1)).reshape(-1, m)[:n]
-    else:                    # 3 bits: read each code from the 64-bit window of its word and the next
+        v = (p[:, None, :] >> sh[None, :, None]).bitwise_and_(2 ** bits - 1).reshape(-1, m)[:n]
+    else:                    # 3 bits: a period of 32 codes is 3 words; codes 10 and 21 straddle two of them
         nb = math.ceil(n / 32)
-        w = p.to(torch.int64) & 0xFFFFFFFF
-        w = torch.cat([w, w.new_zeros(nb * bits + 1 - w.shape[0], m)])
-        word, off = _period(bits, p.device)
-        idx = (torch.arange(nb, device=p.device)[:, None] * bits + word[None, :]).reshape(-1)
-        v = (((w[idx] | (w[idx + 1] << 32)) >> off.repeat(nb)[:, None]) & (2 ** bits - 1))[:n]
+        w = torch.cat([p, p.new_zeros(nb * 3 - p.shape[0], m)]).view(nb, 3, m)
+        w0, w1, w2 = w[:, 0], w[:, 1], w[:, 2]
+        sh = torch.arange(0, 30, 3, device=p.device, dtype=torch.int32)[None, :, None]      # 10 whole codes per word
+        v = torch.cat([(w0[:, None] >> sh) & 7,
+                       (((w0 >> 30) & 3) | ((w1 & 1) << 2))[:, None],
+                       (w1[:, None] >> (sh + 1)) & 7,
+                       (((w1 >> 31) & 1) | ((w2 & 3) << 1))[:, None],
+                       (w2[:, None] >> (sh + 2)) & 7], 1).reshape(nb * 32, m)[:n]
     return v.to(dtype).reshape(n, *rest).movedim(0, dim)
 
 # %% ../nbs/14_export.ipynb #50e76d55
@@ -85,7 +88,9 @@ def storage_bits(grid):
     return 2 if grid.ternary else int(grid.bits)
 
 class QuantLinear(nn.Module):
-    "A linear layer stored as packed low-bit codes (GPTQ layout), fp16 scales, zeros, group index and an optional sparse part; dequantizes on the fly."
+    "A linear layer stored as packed low-bit codes (GPTQ layout), fp16 scales, zeros, group index and an optional sparse part; dequantizes tile by tile, or runs a weight-only kernel."
+    TILE = 1 << 20               # elements of one dequantized tile of the fallback
+
     def __init__(self, in_features, out_features, bits, ngroups=1, bias=False, nnz=0, bias_dtype=torch.float16, device=None):
         super().__init__()
         _check_bits(bits)
@@ -101,6 +106,7 @@ class QuantLinear(nn.Module):
         self.register_buffer('outlier_col', torch.zeros(nnz, dtype=torch.int32, **kw) if nnz else None)
         self.register_buffer('outlier_val', torch.zeros(nnz, dtype=torch.float16, **kw) if nnz else None)
         self._contiguous = None
+        self.kernel = None           # a `kernels.Kernel` once one is attached; None: the tiled fallback
 
     @property
     def groupsize(self):
@@ -110,7 +116,8 @@ class QuantLinear(nn.Module):
     def extra_repr(self):
         nnz = 0 if self.outlier_val is None else self.outlier_val.numel()
         return (f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, "
-                f"groupsize={self.groupsize}, bias={self.bias is not None}, outliers={nnz}")
+                f"groupsize={self.groupsize}, bias={self.bias is not None}, outliers={nnz}, "
+                f"kernel={self.kernel.name if self.kernel else 'tiled'}")
 
     def _load_from_state_dict(self, *args, **kw):
         self._contiguous = None          # g_idx may change
@@ -127,7 +134,12 @@ class QuantLinear(nn.Module):
     @property
     def codes(self):
         "Integer codes, uint8 [out, in] (original column order)."
+        if self.qweight is None: return self.kernel.codes(self).to(torch.uint8)
         return unpack(self.qweight, self.bits, self.in_features).T
+
+    def packed(self):
+        "`qweight` in the GPTQ layout, re-packed from the kernel's codes when a kernel replaced it."
+        return self.qweight if self.qweight is not None else pack(self.codes.T, self.bits)
 
     @property
     def zeros(self):
@@ -142,28 +154,49 @@ class QuantLinear(nn.Module):
             return torch.sparse_csr_tensor(self.outlier_crow.long(), self.outlier_col.long(), self.outlier_val,
                                            (self.out_features, self.in_features))
 
-    def _weight_t(self, dtype):
-        "Dequantized transposed weight [in, out] in `dtype`."
-        q = unpack(self.qweight, self.bits, self.in_features, dtype=torch.int32)    # [in, out]
-        z, s = self.zeros, self.scales.to(dtype)
+    def _weight_t(self, dtype, cols=slice(None), sparse=True):
+        "Dequantized transposed weight [in, T] of output columns `cols` in `dtype` (with the sparse part if `sparse`)."
+        if self.qweight is None: q = self.kernel.codes(self).T[:, cols].to(torch.int32)
+        else: q = unpack(self.qweight[:, cols], self.bits, self.in_features, dtype=torch.int32)    # [in, T]
+        z, s = self.zeros[:, cols], self.scales[:, cols].to(dtype)
         if self.contiguous_groups:
             g = self.in_features // self.ngroups
-            w = ((q.view(self.ngroups, g, -1) - z[:, None]).to(dtype) * s[:, None]).view(self.in_features, -1)
+            w = (q.view(self.ngroups, g, -1) - z[:, None]).to(dtype).mul_(s[:, None]).view(self.in_features, -1)
         else:
             gi = self.g_idx.long()
-            w = (q - z[gi]).to(dtype) * s[gi]
-        if self.outlier_val is not None:
-            rows = torch.repeat_interleave(torch.arange(self.out_features, device=w.device), self.outlier_crow.diff().long())
-            w.index_put_((self.outlier_col.long(), rows), self.outlier_val.to(dtype), accumulate=True)
+            w = (q - z[gi]).to(dtype).mul_(s[gi])
+        if sparse and self.outlier_val is not None:
+            S = self._sparse(dtype).to_dense()[cols]
+            w += S.T
         return w
+
+    def _sparse(self, dtype):
+        "The sparse part as a COO tensor [out, in] in `dtype`."
+        rows = torch.repeat_interleave(torch.arange(self.out_features, device=self.outlier_crow.device), self.outlier_crow.diff().long())
+        idx = torch.stack([rows, self.outlier_col.long()])
+        return torch.sparse_coo_tensor(idx, self.outlier_val.to(dtype), (self.out_features, self.in_features),
+                                       is_coalesced=True, check_invariants=False)
 
     def dequantize(self, dtype=torch.float32):
         "The full weight [out, in] (grid part plus sparse part) in `dtype`."
         return self._weight_t(dtype).T.contiguous()
 
+    def tiled(self, x):
+        "The fallback product x @ Ŵᵀ of the grid part (2-D `x`), one tile of output columns at a time."
+        step = max(1, self.TILE // self.in_features)
+        if step >= self.out_features: return x @ self._weight_t(x.dtype, sparse=False)
+        y = x.new_empty(x.shape[0], self.out_features)
+        for a in range(0, self.out_features, step):
+            y[:, a:a + step] = x @ self._weight_t(x.dtype, slice(a, a + step), sparse=False)
+        return y
+
     def forward(self, x):
-        y = torch.matmul(x, self._weight_t(x.dtype))
-        return y if self.bias is None else y + self.bias.to(x.dtype)
+        x2 = x.reshape(-1, self.in_features)
+        y = self.kernel.run(self, x2) if self.kernel is not None else self.tiled(x2)
+        if self.outlier_val is not None:
+            y += torch.sparse.mm(self._sparse(x.dtype), x2.T).T
+        if self.bias is not None: y += self.bias.to(x.dtype)
+        return y.reshape(*x.shape[:-1], self.out_features)
 
     @classmethod
     def from_quantized(cls, q: Quantized, bias=None):
@@ -274,7 +307,7 @@ def _nnz(t, name): return t[f'{name}.outlier_val'].numel() if f'{name}.outlier_v
 def _gptq_tensors(name, m, opts):
     v1 = opts.get('checkpoint_format', 'gptq') == 'gptq'
     z = (m.zeros - 1) & (2 ** m.bits - 1) if v1 else m.zeros      # v1 stores zero - 1 (modulo 2**bits)
-    return {f'{name}.qweight': m.qweight, f'{name}.qzeros': pack(z, m.bits, dim=1),
+    return {f'{name}.qweight': m.packed(), f'{name}.qzeros': pack(z, m.bits, dim=1),
             f'{name}.scales': m.scales, f'{name}.g_idx': m.g_idx}
 
 def _gptq_config(s, opts):
@@ -303,7 +336,7 @@ def _ct_check(name, m, opts):
                              "save with format='gptq' (or quantize with static groups)")
 
 def _ct_tensors(name, m, opts):
-    t = {f'{name}.weight_packed': m.qweight.T.contiguous(),       # the same bit stream, one row per output
+    t = {f'{name}.weight_packed': m.packed().T.contiguous(),       # the same bit stream, one row per output
          f'{name}.weight_scale': m.scales.T.contiguous(),
          f'{name}.weight_shape': torch.tensor([m.out_features, m.in_features])}
     if not opts.get('sym'):
@@ -604,19 +637,40 @@ class CheckpointWriter(Hook):
         self.v1_files = set()
 
 # %% ../nbs/14_export.ipynb #bc59916b
-def _read_safetensors(path):
-    "Every tensor of a model folder (one file or shards), read with safetensors only; a corrupt shard is one clear error."
-    files = sorted(Path(path).glob('*.safetensors'))
-    if not files: raise QuantEaseError(f"no .safetensors file in {path}")
-    shard_index(path)                        # missing, truncated or corrupt shards: one line naming the file
-    out = {}
-    for f in files:
-        try:
-            with safe_open(str(f), framework='pt') as fh:
-                for k in fh.keys(): out[k] = fh.get_tensor(k)
-        except Exception as e:
-            raise QuantEaseError(f"{f}: cannot read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    return out
+class _Tensors:
+    """The tensors of a model folder (one file or shards), each read with safetensors only when asked for, and forgotten
+    once popped: a loader holds one layer's tensors at a time. Each read opens and closes its file, so the pages it
+    mapped stop counting as resident at once. A missing, truncated or corrupt shard is one clear error."""
+    def __init__(self, path):
+        files = sorted(Path(path).glob('*.safetensors'))
+        if not files: raise QuantEaseError(f"no .safetensors file in {path}")
+        shard_index(path)
+        self.where = {}
+        for f in files:
+            for k in self._open(f).keys(): self.where[k] = f
+
+    def _open(self, f):
+        try: return safe_open(str(f), framework='pt')
+        except Exception as e: raise QuantEaseError(f"{f}: cannot read ({_first_line(e)})") from None
+
+    def __contains__(self, k): return k in self.where
+    def __iter__(self): return iter(list(self.where))
+    def __len__(self): return len(self.where)
+
+    def __getitem__(self, k):
+        f = self.where[k]
+        try: return self._open(f).get_tensor(k)
+        except Exception as e: raise QuantEaseError(f"{f}: cannot read {k} ({_first_line(e)})") from None
+
+    def pop(self, k, *default):
+        if k not in self.where:
+            if default: return default[0]
+            raise KeyError(k)
+        v = self[k]
+        del self.where[k]
+        return v
+
+def _first_line(e): return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 def _format_of(qc, path):
     method = qc.get('quant_method')
@@ -625,8 +679,9 @@ def _format_of(qc, path):
     if fmt is None: raise QuantEaseError(f"quantization method {method!r} of {path} is not one quantease reads ({', '.join(FORMATS)})")
     return fmt
 
-def load(path, device='cpu', dtype=None, tokenizer=False):
-    "The model of a folder written by `save` (GPTQ or compressed-tensors) with `QuantLinear` layers; with `tokenizer`, (model, tokenizer or None)."
+def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto'):
+    """The model of a folder written by `save` (GPTQ or compressed-tensors) with `QuantLinear` layers; with `tokenizer`, (model, tokenizer or None).
+    `kernel`: 'auto' (the fastest weight-only kernel that serves each layer, see `quantease.kernels`), a kernel's name, or None (the tiled fallback)."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     path = Path(path)
@@ -640,9 +695,13 @@ def load(path, device='cpu', dtype=None, tokenizer=False):
     if isinstance(dtype, str): dtype = getattr(torch, dtype)
     with init_empty_weights(include_buffers=False):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    t = _read_safetensors(path)
+    t = _Tensors(path)
+    pick = None
+    if kernel is not None and kernel != 'tiled':
+        from quantease.kernels import Picker
+        pick = Picker(kernel, dtype)
     names = [] if fmt is None else [k[:-len(fmt.marker)] for k in t if k.endswith(fmt.marker)]
-    for name in names:
+    for name in names:                  # one layer at a time: read, convert, move, hand to its kernel
         shape = _features(model.get_submodule(name))
         if shape is None: raise QuantEaseError(f"{path}: {name} holds packed weights but is not a linear layer of the model")
         m, bufs = fmt.read(t, name, *shape, qc)
@@ -650,14 +709,23 @@ def load(path, device='cpu', dtype=None, tokenizer=False):
         if f'{name}.outlier_val' in t:
             for k in ('crow', 'col', 'val'): bufs[f'outlier_{k}'] = t.pop(f'{name}.outlier_{k}')
         m.load_state_dict(bufs, assign=True)
+        m.to(device)
+        if pick:
+            pick(name, m)
+            if torch.device(device).type == 'cpu': trim()    # the conversion's transients, before the next layer's
         model.set_submodule(name, m)
-    rest = {k: v.to(dtype) if v.is_floating_point() else v for k, v in t.items()}
+    rest = {}
+    for k in list(t):
+        v = t.pop(k)
+        rest[k] = (v.to(dtype) if v.is_floating_point() else v).to(device)
     _, unexpected = model.load_state_dict(rest, strict=False, assign=True)
+    del rest
     if unexpected: raise QuantEaseError(f"{path} holds tensors the model does not have: {', '.join(unexpected[:5])}")
     if getattr(config, 'tie_word_embeddings', False): model.tie_weights()
     left = [n for n, p in list(model.named_parameters()) + list(model.named_buffers()) if p.device.type == 'meta']
     if left: raise QuantEaseError(f"{path} lacks tensors for {', '.join(left[:5])}")
     model.to(device).eval()
+    if pick: model.quantease_kernels = pick.done()
     if not tokenizer: return model
     tok = None
     if any((path / f).exists() for f in ('tokenizer.json', 'tokenizer_config.json', 'tokenizer.model')):

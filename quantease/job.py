@@ -64,6 +64,8 @@ class Job:
     eval_tasks: str | None = setting(None, 'comma list of downstream tasks (lambada, lm-eval task names)')
     eval_limit: int | None = setting(None, 'first N examples of each task')
     eval_batch_size: int = setting(16, 'passages per forward pass')
+    eval_num_fewshot: int | None = setting(None, "few-shot examples per task prompt (default: the task's own)")
+    task_data: str | None = setting(None, 'TASK=DIR[,TASK=DIR]: run lm-eval tasks from files you downloaded (see quantease eval)')
     options: dict = field(default_factory=dict, metadata=dict(help="the method's options (see the method table)"))
 
 def make_job(args=None, **kw):
@@ -94,7 +96,7 @@ def check_job(args=None, **kw):
         m.make(Grid(bits=job.wbits, sym=job.sym, groupsize=job.groupsize), **job.options)   # types, values, the method's rules
     for k, lo in [('nsamples', 1), ('seqlen', 2)]:
         if getattr(job, k) < lo: raise QuantEaseError(f"{k} must be at least {lo}; got {getattr(job, k)}")
-    for k, lo in [('eval_windows', 1), ('eval_seqlen', 2), ('num_layers_to_quantize', 0), ('eval_limit', 1)]:
+    for k, lo in [('eval_windows', 1), ('eval_seqlen', 2), ('num_layers_to_quantize', 0), ('eval_limit', 1), ('eval_num_fewshot', 0)]:
         if getattr(job, k) is not None and getattr(job, k) < lo: raise QuantEaseError(f"{k} must be at least {lo}; got {getattr(job, k)}")
     for f in fields(Job):
         ch = f.metadata.get('choices')
@@ -105,6 +107,9 @@ def check_job(args=None, **kw):
         except RuntimeError: raise QuantEaseError(f"unknown device '{job.device}'") from None
         if dev.type == 'cuda' and not torch.cuda.is_available(): raise QuantEaseError(f"device '{job.device}' requested but CUDA is not available")
     resolve_data_dir(job.data_dir)   # a missing directory is reported here, before the model loads
+    if job.task_data:
+        from quantease.tasks import parse_task_data
+        parse_task_data(job.task_data)
     _check_dataset(job.dataset, 'calibration')
     for n in eval_names(job): _check_dataset(n, 'evaluation')
     return job
@@ -248,7 +253,9 @@ def summary(out):
     for name, r in out.get('eval', {}).items():
         lines.append(f"  {name:10s} ppl {r['ppl']:10.3f}   {r['windows']}/{r['total_windows']} windows of {r['seqlen']} tokens, {r['seconds']:.1f}s")
     for name, r in out.get('tasks', {}).items():
-        lines.append(f"  {name:10s} " + ', '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k, v in r.items()))
+        acc = ', '.join(f"{k} {r[k]:.4f}" + (f" ± {r[k + '_stderr']:.4f}" if r.get(k + '_stderr') is not None else '') for k in ('acc', 'acc_norm') if k in r)
+        rest = ', '.join(f'{k} {v:.3f}' if isinstance(v, float) else f'{k} {v}' for k, v in r.items() if k in ('ppl', 'n', 'num_fewshot', 'seconds'))
+        lines.append(f"  {name:10s} {acc}, {rest}")
     lines.append('  times: ' + ', '.join(f'{k} {v:.1f}s' for k, v in out['times'].items()))
     return '\n'.join(lines)
 
@@ -363,7 +370,8 @@ def run(args=None, log=print, progress=True, **kw):
     if job.eval_tasks:
         from quantease.tasks import eval_model as run_tasks   # downstream tasks (LAMBADA, lm-eval) only when asked for
         t0 = time.perf_counter()
-        out['tasks'] = run_tasks(eval_model, tok, job.eval_tasks, job.data_dir, job.eval_limit, job.eval_batch_size, device, progress)
+        out['tasks'] = run_tasks(eval_model, tok, job.eval_tasks, job.data_dir, job.eval_limit, job.eval_batch_size, device, progress,
+                                 num_fewshot=job.eval_num_fewshot, task_data=job.task_data)
         out['times']['eval_tasks'] = time.perf_counter() - t0
         save()
     out['times']['total'] = sum(out['times'].values())

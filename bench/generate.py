@@ -1,0 +1,189 @@
+"""Inference speed and memory of packed checkpoints against float32 and bfloat16: prefill tokens/s (one 512-token
+prompt), greedy decode tokens/s at batch 1 and 8 (128 new tokens with a KV cache), and the peak resident memory of a
+fresh process per configuration (load included).
+
+    python bench/generate.py [--models smollm2,tinyllama] [--configs fp32,bf16,w8,w4,w4-tiled,w3,w2]
+                             [--out runs/generate.json] [--plot runs/generate.png]
+
+Models: `smollm2` = SmolLM2-135M-Instruct (the default model, from its GGUF); `tinyllama` = the random
+TinyLlama-1.1B-shaped folder of `bench/stream.py` (built if absent), where weights, not the runtime, dominate memory.
+Configurations: `fp32`, `bf16` = the unquantized model in transformers; `wB` = an RTN checkpoint of B bits
+(8: per-channel; 4/3/2: groups of 128, 64 for SmolLM2 whose 576 columns 128 does not divide), saved by
+`quantease quantize` and read by `quantease.load(..., dtype=bfloat16, kernel='auto')`; `w4-tiled` = the 4-bit
+checkpoint on the tiled fallback (`kernel=None`). RTN is enough here: speed and memory do not depend on the codes.
+Checkpoints are made once under `--work`.
+
+Each row is one fresh process. Prefill: one forward over a 512-token WikiText-2 prompt, batch 1. Decode: the greedy
+loop over the KV cache after that prompt (batch 1) or after 8 prompts of 64 tokens (batch 8); only the 128 decode
+steps are timed. Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
+and `w4-tiled` are compared (they must be identical), and `--ppl` adds the WikiText-2 perplexity (4 windows of 2048)
+of the SmolLM2 `w4` checkpoint through the kernel and the fallback.
+"""
+import argparse, json, os, re, subprocess, sys, time
+from pathlib import Path
+
+MODELS = {'smollm2': dict(source='smollm2-135m', group=64), 'tinyllama': dict(source='runs/tinyllama-random', group=128, stream=True)}
+CONFIGS = ('fp32', 'bf16', 'w8', 'w4', 'w4-tiled', 'w3', 'w2')
+
+
+def checkpoint(model, bits, a):
+    "The RTN checkpoint folder of `model` at `bits`, made by the CLI if absent."
+    spec = MODELS[model]
+    out = Path(a.work) / f'{model}-w{bits}'
+    if (out / 'config.json').exists(): return out
+    if model == 'tinyllama' and not Path(spec['source'], 'config.json').exists():
+        sys.path.insert(0, str(Path(__file__).parent))
+        from stream import build
+        build(spec['source'], a.data_dir)
+    cmd = [sys.executable, '-m', 'quantease', 'quantize', '--model', spec['source'], '--quantization-method', 'rtn', '--wbits', str(bits),
+           '--groupsize', str(-1 if bits == 8 else spec['group']), '--eval-datasets', 'none', '--data-dir', a.data_dir,
+           '--save', str(out), '--overwrite'] + (['--stream'] if spec.get('stream') else [])
+    print('making', out, file=sys.stderr, flush=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode: raise SystemExit(f'making {out} failed:\n{r.stderr[-3000:]}')
+    return out
+
+
+def _status(key):
+    return int(re.search(key + r':\s+(\d+)', Path('/proc/self/status').read_text()).group(1)) * 1024
+
+def peak_rss(): return _status('VmHWM')
+
+
+def one(model, config, a):
+    "Measure one configuration in this process; returns a dict."
+    import torch
+    torch.set_num_threads(a.threads)
+    from quantease.data import test_stream
+    from quantease.export import load, memory_size
+    from quantease.kernels import kernel_counts
+    spec = MODELS[model]
+    t = time.perf_counter()
+    if config in ('fp32', 'bf16'):
+        dtype = torch.float32 if config == 'fp32' else torch.bfloat16
+        if model == 'smollm2':
+            from quantease.models import load_model
+            m, tok = load_model(spec['source'], dtype)
+        else:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            m, tok = AutoModelForCausalLM.from_pretrained(spec['source'], dtype=dtype).eval(), AutoTokenizer.from_pretrained(spec['source'])
+        kernels = {}
+    else:
+        bits = int(config[1:].split('-')[0])
+        m, tok = load(checkpoint(model, bits, a), dtype=torch.bfloat16, tokenizer=True, kernel=None if config.endswith('-tiled') else 'auto')
+        kernels = kernel_counts(m)
+    load_s = time.perf_counter() - t
+    import gc; gc.collect()
+    from quantease.pipeline import trim; trim()
+    loaded = _status('VmRSS')
+    stream = test_stream('wikitext2', tok, a.data_dir)[0]
+    res = dict(model=model, config=config, load_s=load_s, kernels=kernels, weights=memory_size(m)['total'], rss_loaded=loaded)
+    with torch.inference_mode():
+        m(stream[None, :16], use_cache=False)                      # warm-up: thread pools, kernels
+        prompt = stream[None, :a.prompt]
+        t = time.perf_counter()
+        out = m(prompt, use_cache=True)
+        res['prefill_tok_s'] = a.prompt / (time.perf_counter() - t)
+        for b in a.batches:
+            if b > 1:
+                prompt = stream[:b * 64].view(b, 64)
+                out = m(prompt, use_cache=True)
+            past, nxt, toks = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True), []
+            t = time.perf_counter()
+            for _ in range(a.new):
+                toks.append(nxt)
+                o = m(nxt, past_key_values=past, use_cache=True)
+                past, nxt = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
+            res[f'decode_b{b}_tok_s'] = a.new * b / (time.perf_counter() - t)
+            if b == 1: res['tokens'] = torch.cat(toks, 1)[0].tolist()
+            del past, o
+        if a.ppl and model == 'smollm2' and config.startswith('w4'):
+            from quantease.evaluate import perplexity
+            res['wikitext2_ppl'] = float(perplexity(m, stream[None], 2048, max_windows=4, progress=False))
+    res['peak_rss'] = peak_rss()
+    return res
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    models = sorted({r['model'] for r in rows}, key=list(MODELS).index)
+    fig, axes = plt.subplots(len(models), 2, figsize=(11, 3.4 * len(models)), squeeze=False)
+    for i, model in enumerate(models):
+        rs = [r for r in rows if r['model'] == model]
+        names = [r['config'] for r in rs]
+        ax = axes[i][0]
+        for j, (key, label) in enumerate((('decode_b1_tok_s', 'decode, batch 1'), ('decode_b8_tok_s', 'decode, batch 8'))):
+            ax.bar([k + 0.4 * j for k in range(len(rs))], [r.get(key, 0) for r in rs], 0.4, label=label)
+        ax.set_xticks([k + 0.2 for k in range(len(rs))], names); ax.set_ylabel('tokens / s'); ax.set_title(f'{model}: decode speed'); ax.legend()
+        ax = axes[i][1]
+        ax.bar(names, [r['peak_rss'] / 2 ** 30 for r in rs], color='tab:gray', label='process peak')
+        ax.bar(names, [r['weights'] / 2 ** 30 for r in rs], color='tab:green', label='weights resident')
+        ax.set_ylabel('GiB'); ax.set_title(f'{model}: memory'); ax.legend()
+    fig.tight_layout(); fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--models', default='smollm2,tinyllama')
+    p.add_argument('--configs', default=','.join(CONFIGS))
+    p.add_argument('--prompt', type=int, default=512)
+    p.add_argument('--new', type=int, default=128)
+    p.add_argument('--batches', default='1,8')
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--ppl', action='store_true', help='also WikiText-2 perplexity of the SmolLM2 w4 rows')
+    p.add_argument('--data-dir', default=os.environ.get('QUANTEASE_DATA'))
+    p.add_argument('--work', default='runs/generate')
+    p.add_argument('--out', default='runs/generate.json')
+    p.add_argument('--plot', default='runs/generate.png')
+    p.add_argument('--one', nargs=2, metavar=('MODEL', 'CONFIG'), help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    a.batches = [int(b) for b in a.batches.split(',')]
+    if not a.data_dir: raise SystemExit('needs --data-dir or $QUANTEASE_DATA')
+    if a.one:
+        print(json.dumps(one(*a.one, a)))
+        return
+    models, configs = a.models.split(','), a.configs.split(',')
+    for m in models:                                   # checkpoints first, outside the measured processes
+        for c in configs:
+            if c.startswith('w'): checkpoint(m, int(c[1:].split('-')[0]), a)
+    env = {**os.environ, 'OMP_NUM_THREADS': str(a.threads), 'TOKENIZERS_PARALLELISM': 'false'}
+    rows = []
+    for m in models:
+        for c in configs:
+            cmd = [sys.executable, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'threads', 'data_dir', 'work')], [])
+            cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else [])
+            r = subprocess.run([x.replace('--data_dir', '--data-dir') for x in cmd], capture_output=True, text=True, env=env)
+            if r.returncode: raise SystemExit(f'{m} {c} failed:\n{r.stderr[-3000:]}')
+            rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+            print(f"{m} {c}: decode b1 {rows[-1].get('decode_b1_tok_s', 0):.2f} tok/s, peak {rows[-1]['peak_rss'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+    print(f"\n{a.threads} threads; prefill: one {a.prompt}-token prompt; decode: {a.new} greedy tokens with a KV cache\n")
+    print('| model | config | kernels | load s | prefill tok/s | decode b1 tok/s | decode b8 tok/s | weights MiB | RSS loaded MiB | peak RSS MiB | b1 vs bf16 | b8 vs bf16 | peak vs bf16 |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+    for r in rows:
+        base = next((x for x in rows if x['model'] == r['model'] and x['config'] == 'bf16'), None)
+        ratio = lambda k: f"{r.get(k, 0) / base[k]:.2f}" if base and base.get(k) else '-'
+        peak = f"{r['peak_rss'] / base['peak_rss']:.2f}" if base else '-'
+        ks = ', '.join(f'{k} {v}' for k, v in r['kernels'].items()) or 'dense'
+        print(f"| {r['model']} | {r['config']} | {ks} | {r['load_s']:.1f} | {r['prefill_tok_s']:.1f} | {r.get('decode_b1_tok_s', 0):.2f} | "
+              f"{r.get('decode_b8_tok_s', 0):.2f} | {r['weights'] / 2**20:,.0f} | {r['rss_loaded'] / 2**20:,.0f} | {r['peak_rss'] / 2**20:,.0f} | {ratio('decode_b1_tok_s')} | {ratio('decode_b8_tok_s')} | {peak} |")
+    checks = {}
+    for m in models:
+        k = next((x for x in rows if x['model'] == m and x['config'] == 'w4'), None)
+        f = next((x for x in rows if x['model'] == m and x['config'] == 'w4-tiled'), None)
+        if k and f:
+            checks[m] = dict(same_64_tokens=k['tokens'][:64] == f['tokens'][:64],
+                             first_difference=next((i for i, (u, v) in enumerate(zip(k['tokens'], f['tokens'])) if u != v), None))
+            if 'wikitext2_ppl' in k: checks[m].update(ppl_kernel=k['wikitext2_ppl'], ppl_tiled=f['wikitext2_ppl'])
+            print(f"{m}: w4 kernel vs fallback greedy tokens: first 64 identical: {checks[m]['same_64_tokens']} "
+                  f"(first difference at {checks[m]['first_difference']})" +
+                  (f"; WikiText-2 ppl {k['wikitext2_ppl']:.4f} vs {f['wikitext2_ppl']:.4f}" if 'wikitext2_ppl' in k else ''))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(dict(rows=rows, checks=checks, settings=vars(a)), indent=1))
+    plot(rows, a.plot)
+    print(f'\nwrote {a.out} and {a.plot}')
+
+
+if __name__ == '__main__':
+    main()
