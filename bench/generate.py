@@ -15,7 +15,7 @@ Checkpoints are made once under `--work`.
 
 Each row is one fresh process. Prefill: one forward over a 512-token WikiText-2 prompt, batch 1. Decode: the greedy
 loop over the KV cache after that prompt (batch 1) or after 8 prompts of 64 tokens (batch 8); only the 128 decode
-steps are timed. Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
+steps are timed (configurations entirely on the slow tiled fallback: 64 steps at batch 1, 16 at batch 8). Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
 and `w4-tiled` are compared (they must be identical), and `--ppl` adds the WikiText-2 perplexity (4 windows of 2048)
 of the SmolLM2 `w4` checkpoint through the kernel and the fallback.
 """
@@ -89,18 +89,19 @@ def one(model, config, a):
                 prompt = stream[:b * 64].view(b, 64)
                 out = m(prompt, use_cache=True)
             past, nxt, toks = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True), []
+            new = a.new if kernels.get('tiled', 0) < sum(kernels.values()) or not kernels else (a.new_fallback if b == 1 else a.new_fallback // 4)
             t = time.perf_counter()
-            for _ in range(a.new):
+            for _ in range(new):
                 toks.append(nxt)
                 o = m(nxt, past_key_values=past, use_cache=True)
                 past, nxt = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
-            res[f'decode_b{b}_tok_s'] = a.new * b / (time.perf_counter() - t)
+            res[f'decode_b{b}_tok_s'] = new * b / (time.perf_counter() - t)
             if b == 1: res['tokens'] = torch.cat(toks, 1)[0].tolist()
             del past, o
+        res['peak_rss'] = peak_rss()                                 # before the perplexity check, whose logits are large
         if a.ppl and model == 'smollm2' and config.startswith('w4'):
             from quantease.evaluate import perplexity
             res['wikitext2_ppl'] = float(perplexity(m, stream[None], 2048, max_windows=4, progress=False))
-    res['peak_rss'] = peak_rss()
     return res
 
 
@@ -130,6 +131,7 @@ def main(argv=None):
     p.add_argument('--configs', default=','.join(CONFIGS))
     p.add_argument('--prompt', type=int, default=512)
     p.add_argument('--new', type=int, default=128)
+    p.add_argument('--new-fallback', type=int, default=64, help='new tokens at batch 1 where every layer is on the tiled fallback (a quarter at batch 8)')
     p.add_argument('--batches', default='1,8')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--ppl', action='store_true', help='also WikiText-2 perplexity of the SmolLM2 w4 rows')
@@ -152,9 +154,9 @@ def main(argv=None):
     rows = []
     for m in models:
         for c in configs:
-            cmd = [sys.executable, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'threads', 'data_dir', 'work')], [])
+            cmd = [sys.executable, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'new_fallback', 'threads', 'data_dir', 'work')], [])
             cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else [])
-            r = subprocess.run([x.replace('--data_dir', '--data-dir') for x in cmd], capture_output=True, text=True, env=env)
+            r = subprocess.run([x.replace('--data_dir', '--data-dir').replace('--new_fallback', '--new-fallback') for x in cmd], capture_output=True, text=True, env=env)
             if r.returncode: raise SystemExit(f'{m} {c} failed:\n{r.stderr[-3000:]}')
             rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
             print(f"{m} {c}: decode b1 {rows[-1].get('decode_b1_tok_s', 0):.2f} tok/s, peak {rows[-1]['peak_rss'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
