@@ -37,17 +37,22 @@ def pack(codes, bits, dim=0):
     _check_bits(bits)
     c = codes.movedim(dim, 0)
     n, rest = c.shape[0], c.shape[1:]
-    c = c.reshape(n, -1).to(torch.int64)
-    if c.numel() and (c.min() < 0 or c.max() >= 2 ** bits):
-        raise QuantEaseError(f"codes must lie in [0, {2 ** bits - 1}] to be packed in {bits} bits; got [{c.min().item()}, {c.max().item()}]")
+    c = c.reshape(n, -1)
+    if c.numel():
+        lo, hi = (int(v) for v in torch.aminmax(c))       # one pass in the codes' own (usually uint8) dtype; compared as ints
+        if lo < 0 or hi >= 2 ** bits:
+            raise QuantEaseError(f"codes must lie in [0, {2 ** bits - 1}] to be packed in {bits} bits; got [{lo}, {hi}]")
     m, nb = c.shape[1], math.ceil(n / 32)
-    if 32 % bits == 0:       # whole codes per word: shift each slot into place and add (the slots never overlap)
+    if 32 % bits == 0:       # whole codes per word: OR each slot into place in int32 (the top slot's bits wrap into the sign)
         per = 32 // bits
         nw = math.ceil(n / per)
-        c = torch.cat([c, c.new_zeros(nw * per - n, m)]).reshape(nw, per, m)
-        words = (c << (torch.arange(per, device=c.device) * bits)[None, :, None]).sum(1)
-        words = torch.where(words >= 2 ** 31, words - 2 ** 32, words).to(torch.int32)
+        c = c.to(torch.int32)
+        if nw * per != n: c = torch.cat([c, c.new_zeros(nw * per - n, m)])
+        c = c.reshape(nw, per, m)
+        words = c[:, 0].clone()
+        for k in range(1, per): words.bitwise_or_(c[:, k] << (k * bits))
         return words.reshape(-1, *rest).movedim(0, dim)
+    c = c.to(torch.int64)
     c = torch.cat([c, c.new_zeros(nb * 32 - n, m)]).reshape(nb, 32, m)
     word, off = _period(bits, c.device)
     shifted = c << off[None, :, None]                    # at most 31 + 8 bits: fits int64

@@ -116,7 +116,7 @@ def _peak(cuda):
 def _load(spec, device):
     if spec.get('load'):
         from quantease.export import load
-        return load(spec['load'], device=device, dtype=spec.get('dtype'))
+        return load(spec['load'], device=device, dtype=spec.get('dtype'), tokenizer=True)
     from quantease.models import load_model, tiny_model
     if spec.get('tiny'):
         m = tiny_model(spec['tiny'], **spec.get('tiny_cfg', {})).to(getattr(torch, spec.get('dtype', 'float32'))).to(device)

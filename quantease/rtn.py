@@ -19,10 +19,12 @@ def rtn(W, H=None, grid=None):
     t0 = time.perf_counter()
     grid = Grid() if grid is None else grid
     p = None if H is None else Problem(W, H, grid=grid)
-    check_finite('weights', W)
     Wf = W.float()
-    scale, zero, g_idx = grid.fit_groups(Wf)
-    codes = quantize(Wf, scale[:, g_idx], zero[:, g_idx], grid.maxq)
+    scale, zero, g_idx = grid.fit_groups(Wf)       # checks that the weights are finite
+    if grid.groupsize == -1: codes = quantize(Wf, scale, zero, grid.maxq)
+    else:                    # groups of consecutive columns: broadcast the statistics instead of gathering them per column
+        rows, cols = Wf.shape
+        codes = quantize(Wf.view(rows, -1, grid.groupsize), scale[..., None], zero[..., None], grid.maxq).view(rows, cols)
     q = Quantized(codes.to(torch.uint8), scale, zero, g_idx, grid, stats={'method': 'rtn'})
     if p is not None: return p.finish(q)
     q.stats['time'] = time.perf_counter() - t0
