@@ -16,8 +16,10 @@ Checkpoints are made once under `--work`.
 Each row is one fresh process. Prefill: one forward over a 512-token WikiText-2 prompt, batch 1. Decode: the greedy
 loop over the KV cache after that prompt (batch 1) or after 8 prompts of 64 tokens (batch 8); only the 128 decode
 steps are timed (configurations entirely on the slow tiled fallback: 64 steps at batch 1, 16 at batch 8). Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
-and `w4-tiled` are compared (they must be identical), and `--ppl` adds the WikiText-2 perplexity (4 windows of 2048)
-of the SmolLM2 `w4` checkpoint through the kernel and the fallback.
+and `w4-tiled` are compared, and `--ppl` adds the WikiText-2 perplexity (4 windows of 2048) of the SmolLM2 `w4`
+checkpoint through the kernel and the fallback. In bfloat16 the two paths round differently, so a near tie between
+the top two logits may break differently; `--greedy32` also decodes 64 greedy tokens of `w4` in float32 (where the int4
+kernel's arithmetic is exact) through `int4_cpu` and the fallback in one process: those must be identical.
 """
 import argparse, json, os, re, subprocess, sys, time
 from pathlib import Path
@@ -105,6 +107,33 @@ def one(model, config, a):
     return res
 
 
+def greedy32(model, a, n=64):
+    "64 greedy tokens of the w4 checkpoint in float32 through int4_cpu and through the fallback (one process): identical?"
+    import torch
+    torch.set_num_threads(a.threads)
+    from quantease.data import test_stream
+    from quantease.export import load
+    from quantease.kernels import use_kernels
+    m, tok = load(checkpoint(model, 4, a), dtype=torch.float32, tokenizer=True, kernel='int4_cpu')
+    ids = test_stream('wikitext2', tok, a.data_dir)[0][None, :128]
+    def decode():
+        with torch.inference_mode():
+            o = m(ids, use_cache=True)
+            past, nxt, toks, gaps = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True), [], []
+            for _ in range(n):
+                toks.append(nxt.item())
+                o = m(nxt, past_key_values=past, use_cache=True)
+                top = o.logits[0, -1].topk(2).values
+                past, nxt = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
+                gaps.append(float(top[0] - top[1]))
+        return toks, gaps
+    kern, gaps = decode()
+    use_kernels(m, None)
+    tiled, _ = decode()
+    return dict(model=model, identical=kern == tiled, first_difference=next((i for i, (u, v) in enumerate(zip(kern, tiled)) if u != v), None),
+                smallest_top2_gap=min(gaps))
+
+
 def plot(rows, path):
     import matplotlib
     matplotlib.use('Agg')
@@ -135,16 +164,21 @@ def main(argv=None):
     p.add_argument('--batches', default='1,8')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--ppl', action='store_true', help='also WikiText-2 perplexity of the SmolLM2 w4 rows')
+    p.add_argument('--greedy32', action='store_true', help='also 64 greedy tokens of w4 in float32, int4 kernel against the fallback')
     p.add_argument('--data-dir', default=os.environ.get('QUANTEASE_DATA'))
     p.add_argument('--work', default='runs/generate')
     p.add_argument('--out', default='runs/generate.json')
     p.add_argument('--plot', default='runs/generate.png')
     p.add_argument('--one', nargs=2, metavar=('MODEL', 'CONFIG'), help=argparse.SUPPRESS)
+    p.add_argument('--greedy32-one', metavar='MODEL', help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     a.batches = [int(b) for b in a.batches.split(',')]
     if not a.data_dir: raise SystemExit('needs --data-dir or $QUANTEASE_DATA')
     if a.one:
         print(json.dumps(one(*a.one, a)))
+        return
+    if a.greedy32_one:
+        print(json.dumps(greedy32(a.greedy32_one, a)))
         return
     models, configs = a.models.split(','), a.configs.split(',')
     for m in models:                                   # checkpoints first, outside the measured processes
@@ -181,6 +215,14 @@ def main(argv=None):
             print(f"{m}: w4 kernel vs fallback greedy tokens: first 64 identical: {checks[m]['same_64_tokens']} "
                   f"(first difference at {checks[m]['first_difference']})" +
                   (f"; WikiText-2 ppl {k['wikitext2_ppl']:.4f} vs {f['wikitext2_ppl']:.4f}" if 'wikitext2_ppl' in k else ''))
+        if a.greedy32 and 'w4' in configs:
+            cmd = [sys.executable, __file__, '--greedy32-one', m, '--threads', str(a.threads), '--data-dir', a.data_dir, '--work', a.work]
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if r.returncode: raise SystemExit(f'{m} greedy32 failed:\n{r.stderr[-3000:]}')
+            g = json.loads(r.stdout.strip().splitlines()[-1])
+            checks.setdefault(m, {})['float32_greedy'] = g
+            print(f"{m}: w4 in float32, int4_cpu vs fallback, 64 greedy tokens identical: {g['identical']} "
+                  f"(first difference {g['first_difference']}; smallest top-2 logit gap {g['smallest_top2_gap']:.4f})")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(dict(rows=rows, checks=checks, settings=vars(a)), indent=1))
     plot(rows, a.plot)

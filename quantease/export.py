@@ -644,8 +644,10 @@ class CheckpointWriter(Hook):
 # %% ../nbs/14_export.ipynb #bc59916b
 class _Tensors:
     """The tensors of a model folder (one file or shards), each read with safetensors only when asked for, and forgotten
-    once popped: a loader holds one layer's tensors at a time. Each read opens and closes its file, so the pages it
-    mapped stop counting as resident at once. A missing, truncated or corrupt shard is one clear error."""
+    once popped: a loader holds one layer's tensors at a time. safetensors hands out tensors that live *inside* a
+    private map of the whole file, and a map stays as long as any tensor from it does, with every page read from it
+    resident; so each read is copied out (`clone`) and its file closed at once. A missing, truncated or corrupt shard is
+    one clear error."""
     def __init__(self, path):
         files = sorted(Path(path).glob('*.safetensors'))
         if not files: raise QuantEaseError(f"no .safetensors file in {path}")
@@ -664,7 +666,7 @@ class _Tensors:
 
     def __getitem__(self, k):
         f = self.where[k]
-        try: return self._open(f).get_tensor(k)
+        try: return self._open(f).get_tensor(k).clone()    # own memory: the file's map can go
         except Exception as e: raise QuantEaseError(f"{f}: cannot read {k} ({_first_line(e)})") from None
 
     def pop(self, k, *default):

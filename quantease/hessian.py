@@ -34,7 +34,7 @@ class Hessian:
     def H(self):
         "The mean of x^T x, float32 (the float64 sum is freed when it is first read)."
         if self._H is None:
-            self._H = (self.S / max(self.nsamples, 1)).float()
+            self._H = self.S.div_(max(self.nsamples, 1)).float()   # in place: 12 bytes per entry at the peak, not 20
             self.S = None
         return self._H
 
