@@ -4,6 +4,7 @@ with the authors' reference implementation (linkedin/QuantEase, from a local clo
 
     python bench/schedules.py [--bits 2,3,4] [--groups -1,64] [--threads 1] [--out runs/schedules.json]
                               [--reference /path/to/linkedin-QuantEase] [--only-reference]
+    python bench/schedules.py --report runs/schedules     # the perplexity table of bench/schedules.txt's runs
 
 Held-out objective: the relative error of the same quantized layer measured with an H built from *other* tokens
 (synthetic: a second draw of 8192 tokens from the same distribution; SmolLM2: 64 x 512 tokens of C4 validation
@@ -116,7 +117,37 @@ def markdown(header, rows):
     return '\n'.join(out + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows])
 
 
+def report(folder):
+    "Perplexity of the schedules' model runs (bench/schedules.txt: NAME = {new,old,ref}-w{bits}[-g64]-s{seed}), with ratios to old."
+    runs = {}
+    for f in sorted(Path(folder).glob('*.json')):
+        r = json.loads(f.read_text())
+        ppl = {d: v['ppl'] for d, v in (r.get('eval') or {}).items() if isinstance(v, dict) and 'ppl' in v}
+        if ppl: runs[f.stem] = dict(ppl=ppl, seconds=r['times']['quantize'], error=r['quantization'].get('mean_relative_error'))
+    sets = ('wikitext2', 'ptb', 'c4')
+    rows, logs = [], {'new': [], 'ref': []}
+    for setting in ('w4', 'w4-g64', 'w3', 'w3-g64'):
+        for seed in (0, 1):
+            old = runs.get(f'old-{setting}-s{seed}')
+            for who in ('new', 'old', 'ref'):
+                r = runs.get(f'{who}-{setting}-s{seed}')
+                if r is None: continue
+                cells = []
+                for d in sets:
+                    ratio = r['ppl'][d] / old['ppl'][d] if old and who != 'old' else None
+                    if ratio: logs[who].append(math.log(ratio))
+                    cells.append(f"{r['ppl'][d]:.2f}" + (f" ({ratio:.3f})" if ratio else ''))
+                rows.append([setting, seed, who, *cells, f"{r['error']:.5f}" if r['error'] else '-', f"{r['seconds']:.0f}"])
+    print('SmolLM2-135M, C4 16 x 512 calibration, perplexity on the first 4 windows of 2048 tokens; '
+          '(ratio) = against the old default on the same setting and seed\n')
+    print(markdown(['setting', 'seed', 'schedule', 'WikiText-2', 'PTB', 'C4', 'mean layer error', 'quantize s'], rows))
+    for who, ls in logs.items():
+        if ls: print(f"\n{who} / old, geometric mean over {len(ls)} (setting, seed, test set) cells: {math.exp(sum(ls) / len(ls)):.3f}")
+
+
 def main(argv=None):
+    if argv is None: argv = sys.argv[1:]
+    if argv[:1] == ['--report']: return report(argv[1] if len(argv) > 1 else 'runs/schedules')
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--bits', default='2,3,4')
     p.add_argument('--groups', default='-1,64')

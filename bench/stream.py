@@ -58,6 +58,34 @@ def peak_of(cmd, env):
     return time.perf_counter() - t, r
 
 
+def digests(folder):
+    "SHA-256 of every tensor of a checkpoint folder (its bytes)."
+    import hashlib, torch
+    from safetensors.torch import load_file
+    out = {}
+    for f in sorted(Path(folder).glob('*.safetensors')):
+        for k, t in load_file(str(f)).items(): out[k] = hashlib.sha256(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+    return out
+
+
+def resume_check(a, folder, env):
+    "GPTQ on 4 blocks: uninterrupted, killed in block 2, resumed; seconds of each and whether the tensors match."
+    base = [sys.executable, '-c', 'from quantease.cli import main; main()', 'quantize', '--model', str(folder), '--stream',
+            '--dataset', 'c4', '--nsamples', str(a.nsamples), '--seqlen', str(a.seqlen), '--data-dir', a.data_dir,
+            '--eval-datasets', 'none', '--offload-activations', a.offload, '--quantization-method', 'gptq', '--wbits', '4',
+            '--num-layers-to-quantize', '4']
+    whole, cut = Path(a.work) / 'resume-whole', Path(a.work) / 'resume-cut'
+    t_whole, r = peak_of(base + ['--save', str(whole), '--overwrite'], env)
+    if r.returncode: raise SystemExit(f'uninterrupted run failed:\n{r.stderr[-3000:]}')
+    t_killed, r = peak_of(base + ['--save', str(cut), '--overwrite'], {**env, 'QUANTEASE_FAULT': 'layer:model.layers.2.self_attn.q_proj'})
+    if r.returncode != -9: raise SystemExit(f'the run was meant to be killed (SIGKILL) but ended with {r.returncode}:\n{r.stderr[-2000:]}')
+    t_resumed, r = peak_of(base + ['--save', str(cut)], env)
+    if r.returncode: raise SystemExit(f'resumed run failed:\n{r.stderr[-3000:]}')
+    said = [l for l in (r.stdout + r.stderr).splitlines() if 'resuming' in l]
+    same = digests(whole) == digests(cut)
+    return dict(uninterrupted_s=t_whole, killed_after_s=t_killed, resumed_s=t_resumed, said=said[:1], identical=same)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--folder', default='runs/tinyllama-random')
@@ -69,6 +97,7 @@ def main(argv=None):
     p.add_argument('--data-dir', default=os.environ.get('QUANTEASE_DATA'))
     p.add_argument('--work', default='runs/stream')
     p.add_argument('--out', default='runs/stream.json')
+    p.add_argument('--resume', action='store_true', help='also time a GPTQ run killed in block 2 and resumed (see above)')
     a = p.parse_args(argv)
     if not a.data_dir: raise SystemExit('needs --data-dir or $QUANTEASE_DATA')
     folder = build(a.folder, a.data_dir)
@@ -78,7 +107,7 @@ def main(argv=None):
                            'print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)'], capture_output=True, text=True, env=env)
     baseline = int(base.stdout.strip().splitlines()[-1])
     rows = {}
-    for name in a.configs.split(','):
+    for name in [c for c in a.configs.split(',') if c]:
         out = Path(a.work) / name
         cmd = [sys.executable, '-c', 'from quantease.cli import main; main()', 'quantize', '--model', str(folder), '--stream',
                '--dataset', 'c4', '--nsamples', str(a.nsamples), '--seqlen', str(a.seqlen), '--data-dir', a.data_dir,
@@ -101,8 +130,14 @@ def main(argv=None):
         split = ', '.join(f'{k} {v:.0f}' for k, v in r['phases'].items())
         print(f"| {name} | {r['blocks']} | {r['seconds']:.0f} | {mib(r['peak_rss'])} | {r['peak_rss'] / size:.2f} | {mib(r['checkpoint'])} | "
               f"{mib(c.get('activations', 0))} | {mib(c.get('block weights', 0))} | {mib(c.get('hessians', 0))} | {split} |")
+    resume = None
+    if a.resume:
+        resume = resume_check(a, folder, env)
+        print(f"\nKill and resume (GPTQ, first 4 blocks): uninterrupted {resume['uninterrupted_s']:.0f} s; killed in block 2 after "
+              f"{resume['killed_after_s']:.0f} s; the same command again {resume['resumed_s']:.0f} s ({'; '.join(resume['said'])}); "
+              f"checkpoint tensors identical to the uninterrupted run's: {resume['identical']}")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(dict(model_bytes=size, import_baseline=baseline, runs=rows, settings=vars(a)), indent=1))
+    Path(a.out).write_text(json.dumps(dict(model_bytes=size, import_baseline=baseline, runs=rows, resume=resume, settings=vars(a)), indent=1))
 
 
 if __name__ == '__main__':

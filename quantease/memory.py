@@ -6,7 +6,7 @@ Docs: https://quantease.github.io/quantease/memory.html.md"""
 
 # %% auto #0
 __all__ = ['MB', 'shape_of', 'kv_cache_bytes', 'activation_bytes', 'tensor_bytes', 'weight_bytes', 'memory_budget',
-           'measure_peak', 'split_measured']
+           'measure_peak', 'split_measured', 'pipeline_budget']
 
 # %% ../nbs/17_memory.ipynb #1230a8b2
 import json, math, os, re, subprocess, sys, time
@@ -187,4 +187,22 @@ def split_measured(r):
         kv = r['kv_cache_storage'] if phase == 'prefill' else r['kv_cache_storage'] * (r['prompt'] + r['new_tokens']) // r['prompt']
         act = r[f'{phase}_peak'] - r[f'{phase}_before'] - kv   # growth during the phase, less the cache it built
         out[phase] = dict(peak=peak, kv_cache=kv, activations=max(act, 0), total_process=r[f'{phase}_peak'])
+    return out
+
+# %% ../nbs/17_memory.ipynb #b83a3a30
+def pipeline_budget(config, nsamples, seqlen, method='gptq', act_bytes=4, block_bytes=4):
+    "Analytic resident memory (bytes) of a streamed quantization run by component, and its peak without the runtime."
+    s = shape_of(config)
+    h, i, v = s['hidden'], s['inter'], s['vocab']
+    q, k = s['heads'] * s['head_dim'], s['kv_heads'] * s['head_dim']
+    calibrated = method != 'rtn'
+    out = dict(activations=nsamples * seqlen * h * act_bytes if calibrated else 0,
+               block=(2 * h * q + 2 * h * k + 3 * h * i + 2 * h) * block_bytes,
+               hessians=max(h, q, i) ** 2 * 4 if calibrated else 0)      # the float32 mean of the largest group's input
+    c, r = max(h, q, i), h                                              # the largest layer: the down projection
+    hess_peak = 12 * c * c if calibrated else 0                          # float64 sum + float32 mean, while it is read
+    work = {'gptq': 8 * c * c + 4 * r * c * 4, 'quantease': 4 * c * c + 4 * r * c * 4, 'rtn': 2 * r * c * 4}
+    out['workspace'] = work.get(method, work['quantease'])
+    out['capture'] = v * h * block_bytes + out['activations'] if calibrated else 0
+    out['peak'] = max(out['capture'], out['block'] + out['activations'] + hess_peak + out['workspace'])
     return out
