@@ -69,15 +69,15 @@ def digests(folder):
 
 
 def resume_check(a, folder, env):
-    "GPTQ on 4 blocks: uninterrupted, killed in block 2, resumed; seconds of each and whether the tensors match."
+    "GPTQ on 3 blocks: uninterrupted, killed in block 1, resumed; seconds of each and whether the tensors match."
     base = [sys.executable, '-c', 'from quantease.cli import main; main()', 'quantize', '--model', str(folder), '--stream',
             '--dataset', 'c4', '--nsamples', str(a.nsamples), '--seqlen', str(a.seqlen), '--data-dir', a.data_dir,
             '--eval-datasets', 'none', '--offload-activations', a.offload, '--quantization-method', 'gptq', '--wbits', '4',
-            '--num-layers-to-quantize', '4']
+            '--num-layers-to-quantize', '3']
     whole, cut = Path(a.work) / 'resume-whole', Path(a.work) / 'resume-cut'
     t_whole, r = peak_of(base + ['--save', str(whole), '--overwrite'], env)
     if r.returncode: raise SystemExit(f'uninterrupted run failed:\n{r.stderr[-3000:]}')
-    t_killed, r = peak_of(base + ['--save', str(cut), '--overwrite'], {**env, 'QUANTEASE_FAULT': 'layer:model.layers.2.self_attn.q_proj'})
+    t_killed, r = peak_of(base + ['--save', str(cut), '--overwrite'], {**env, 'QUANTEASE_FAULT': 'layer:model.layers.1.self_attn.q_proj'})
     if r.returncode != -9: raise SystemExit(f'the run was meant to be killed (SIGKILL) but ended with {r.returncode}:\n{r.stderr[-2000:]}')
     t_resumed, r = peak_of(base + ['--save', str(cut)], env)
     if r.returncode: raise SystemExit(f'resumed run failed:\n{r.stderr[-3000:]}')
@@ -133,7 +133,7 @@ def main(argv=None):
     resume = None
     if a.resume:
         resume = resume_check(a, folder, env)
-        print(f"\nKill and resume (GPTQ, first 4 blocks): uninterrupted {resume['uninterrupted_s']:.0f} s; killed in block 2 after "
+        print(f"\nKill and resume (GPTQ, first 3 blocks): uninterrupted {resume['uninterrupted_s']:.0f} s; killed in block 1 after "
               f"{resume['killed_after_s']:.0f} s; the same command again {resume['resumed_s']:.0f} s ({'; '.join(resume['said'])}); "
               f"checkpoint tensors identical to the uninterrupted run's: {resume['identical']}")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
