@@ -14,6 +14,7 @@ from .grid import QuantEaseError
 from .methods import METHODS, all_options, option_type
 from .job import Job, run, OPTION_ALIASES
 from .tasks import add_eval_args, add_eval_task_args, run_eval
+from .distributed import leave_ranks
 
 # %% ../nbs/15_cli.ipynb #95f3b5eb
 class _Parser(argparse.ArgumentParser):
@@ -80,3 +81,4 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
+    finally: leave_ranks()       # before the interpreter's teardown, which gloo's threads do not survive
