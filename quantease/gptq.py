@@ -60,7 +60,10 @@ def inverse_cholesky(H):
     for dtype in (torch.float32, torch.float64):
         L, info = torch.linalg.cholesky_ex(H.to(dtype))
         if info: continue
-        R, info = torch.linalg.cholesky_ex(torch.cholesky_inverse(L), upper=True)
+        Hinv = torch.cholesky_inverse(L)
+        del L                                    # two c x c matrices alive at a time, not three (127 MB each at c = 5632)
+        R, info = torch.linalg.cholesky_ex(Hinv, upper=True)
+        del Hinv
         if not info and torch.isfinite(R).all(): return R.to(H.dtype)
     raise QuantEaseError("Hessian is not positive definite after damping; raise percdamp")
 
@@ -75,11 +78,11 @@ def _current(W, W1, E1, R, i1, i, stop):
 def gptq_sweep(W, R, grid, blocksize=128, static=None):
     """Quantize the columns of `W` [rows, cols] in order, `R` the upper Cholesky factor of H^-1 in the same order.
     `static`: (scale, zero, group of each column) fixed upfront; None: a new group every `grid.groupsize` columns,
-    fitted on the current weights. Returns codes, dequantized weights, scale and zero (groups in creation order)."""
+    fitted on the current weights. Returns uint8 codes, scale and zero (groups in creation order)."""
     W = W.clone()
     rows, cols = W.shape
-    codes = torch.zeros(cols, rows, dtype=W.dtype, device=W.device)   # transposed: column j of W is row j here
-    if static is not None: St, Zt = (M[:, static[2]].T.contiguous() for M in static[:2])
+    codes = torch.zeros(cols, rows, dtype=torch.uint8, device=W.device)   # transposed: column j of W is row j here
+    if static is not None: S, Z, group = static[0], static[1], static[2].tolist()   # read per column, never expanded
     scales, zeros, d = [], [], R.diagonal().tolist()
     for i1 in range(0, cols, blocksize):
         i2 = min(i1 + blocksize, cols)
@@ -87,22 +90,20 @@ def gptq_sweep(W, R, grid, blocksize=128, static=None):
         E1 = torch.zeros_like(W1)
         for i in range(i2 - i1):
             j = i1 + i
-            if static is not None: s, z = St[j], Zt[j]
+            if static is not None: s, z = S[:, group[j]], Z[:, group[j]]
             else:
                 if j % grid.groupsize == 0:
                     sg, zg = grid.fit(_current(W, W1, E1, R, i1, i, j + grid.groupsize))
                     scales.append(sg); zeros.append(zg)
                 s, z = scales[-1][:, 0], zeros[-1][:, 0]
             w = W1[i]
-            codes[j] = c = quantize(w, s, z, grid.maxq)
+            c = quantize(w, s, z, grid.maxq)
+            codes[j] = c
             e = torch.sub(w, dequantize(c, s, z), out=E1[i]).div_(d[j])
             W1[i + 1:] -= R[j, j + 1:i2, None] * e
         W[:, i2:] -= E1.T @ R[i1:i2, i2:]        # the block's errors reach later columns in one product
-    codes = codes.T
-    if static is not None: return codes, dequantize(codes, static[0][:, static[2]], static[1][:, static[2]]), static[0], static[1]
-    scale, zero = torch.cat(scales, 1), torch.cat(zeros, 1)
-    g = torch.arange(cols, device=W.device) // grid.groupsize
-    return codes, dequantize(codes, scale[:, g], zero[:, g]), scale, zero
+    if static is not None: return codes.T, S, Z
+    return codes.T, torch.cat(scales, 1), torch.cat(zeros, 1)
 
 # %% ../nbs/03_obq_gptq.ipynb #3ae9561a
 def gptq(W, H, grid=None, blocksize=128, percdamp=0.01, act_order=False, static_groups=False):
@@ -112,9 +113,9 @@ def gptq(W, H, grid=None, blocksize=128, percdamp=0.01, act_order=False, static_
     R = inverse_cholesky(p.H_visit)
     if static_groups or grid.groupsize == -1:
         scale, zero, g_idx = grid.fit_groups(p.Wp)
-        codes, _, _, _ = gptq_sweep(p.visit(p.Wp), R, grid, blocksize, (scale, zero, g_idx[p.perm]))
+        codes, _, _ = gptq_sweep(p.visit(p.Wp), R, grid, blocksize, (scale, zero, g_idx[p.perm]))
     else:
-        codes, _, scale, zero = gptq_sweep(p.visit(p.Wp), R, grid, blocksize)
+        codes, scale, zero = gptq_sweep(p.visit(p.Wp), R, grid, blocksize)
         g_idx = torch.empty_like(p.perm)
         g_idx[p.perm] = torch.arange(W.shape[1], device=W.device) // grid.groupsize   # group = position in processing order
     codes = codes[:, torch.argsort(p.perm)].to(torch.uint8)

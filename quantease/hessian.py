@@ -39,9 +39,9 @@ class Hessian:
         return self._H
 
 # %% ../nbs/01_hessian.ipynb #55977106
-def damp(H, percdamp=0.01, shrink=0.):
-    "H + percdamp * mean(diag H) * I + shrink * diag(H), as a new tensor."
-    H = H.clone()
+def damp(H, percdamp=0.01, shrink=0., inplace=False):
+    "H + percdamp * mean(diag H) * I + shrink * diag(H), as a new tensor (or in `H` itself with `inplace`)."
+    if not inplace: H = H.clone()
     d = H.diagonal()
     d.add_(percdamp * d.mean() + shrink * d)
     return H
@@ -55,7 +55,7 @@ def prepare(W, H, percdamp=0., shrink=0.):
     dead = H.diagonal() == 0
     H[dead, dead] = 1
     W[:, dead] = 0
-    if percdamp or shrink: H = damp(H, percdamp, shrink)
+    if percdamp or shrink: damp(H, percdamp, shrink, inplace=True)   # H is our copy already
     return W, H, dead
 
 def layer_error(W, Q, H):

@@ -51,7 +51,7 @@ def ternary(W, H, grid=None, base='gptq_quantease', scale_search=True, factors=F
     S, Z = scale[:, g_idx], zero[:, g_idx]
     codes = quantize(p.Wp, S, Z, grid.maxq)
     if base in ('gptq', 'gptq_quantease'):
-        c, _, _, _ = gptq_sweep(p.visit(p.Wp), inverse_cholesky(p.H_visit), grid, blocksize, (scale, zero, g_idx[p.perm]))
+        c, _, _ = gptq_sweep(p.visit(p.Wp), inverse_cholesky(p.H_visit), grid, blocksize, (scale, zero, g_idx[p.perm]))
         codes = c[:, torch.argsort(p.perm)]
     q = Quantized(codes.to(torch.uint8), scale, zero, g_idx, grid)
     if base in ('quantease', 'gptq_quantease'):     # QuantEase reports the error of its own answer
