@@ -138,6 +138,7 @@ def quantease(W, H, grid=None, num_iter=30, percdamp=0., shrink=0.02, act_order=
     # p.extra: the damping is diagonal, so the raw objective stays free
     args = (p.transposed(p.Wp), p.H_visit, p.transposed(C), p.transposed(S), p.transposed(Z), grid.maxq, int(num_iter),
             block and int(block), p.extra[p.perm])
+    del C, S, Z                            # the solver works on the transposed copies: three fewer weight-sized arrays
     if backend == 'reference': best, log = _solve(*args, **plan)
     else:
         with tf32_matmul(W.is_cuda and tf32):
