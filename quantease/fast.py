@@ -328,9 +328,14 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
     R = 1 / (H.diagonal()[:, None] * S)
     exact = lambda k: refresh > 0 and k % refresh == 0     # is P recomputed after sweep k?
     sweep = sweeper(H, maxq, block, backend, threads, screen, box)
-    def residual(W, C, S, Z):
-        D = W - dequantize(C, S, Z)
-        with num_threads(threads if cpu else None): return D, H @ D
+    def difference(W, C, S, Z, D=None):
+        "W - dequantize(C, S, Z), written into D when it has the right shape (no weight-sized temporaries)."
+        D = torch.sub(C, Z, out=D if D is not None and D.shape == C.shape else None)
+        return torch.sub(W, D.mul_(S), out=D)
+    def residual(W, C, S, Z, D=None, P=None):
+        D = difference(W, C, S, Z, D)
+        with num_threads(threads if cpu else None):
+            return D, torch.matmul(H, D, out=P if P is not None and P.shape == D.shape else None)
     D, P = residual(Wt, C, S, Z)
     f_rows, raw_rows = _row_objectives(D, P, extra)
     f0 = f_rows.sum().item()
@@ -351,8 +356,8 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
         before = Ca.clone() if settle else None
         sweep(Ca, Pa, Ra, Sa, not exact(k), relax=t)
         if Ca is not C: C[:, idx] = Ca
-        if exact(k): D, Pa = residual(Wa, Ca, Sa, Za)  # exact P: rounding never builds up beyond one sweep
-        else: D = Wa - dequantize(Ca, Sa, Za)
+        if exact(k): D, Pa = residual(Wa, Ca, Sa, Za, D, Pa)  # exact P: rounding never builds up beyond one sweep
+        else: D = difference(Wa, Ca, Sa, Za, D)
         f_rows[idx], raw_rows[idx] = _row_objectives(D, Pa, extra)
         log.append(f_rows.sum().item()); moving.append(len(idx))
         if not t: keep_best(best, best_raw, best_k, C, raw_rows, k)
