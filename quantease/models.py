@@ -524,7 +524,7 @@ class Streamed:
                         t = fh.get_tensor(self._key(n))
                         if t.is_floating_point():
                             check_finite(f'model weight {self._key(n)}', t)
-                            t = t.to(self.dtype)
+                            t = t.to(self.dtype, copy=True)   # own memory even in the stored dtype: the file's map can go
                         set_module_tensor_to_device(self.model, n, device, value=t)
             except QuantEaseError: raise
             except Exception as e:
