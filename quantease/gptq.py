@@ -118,5 +118,6 @@ def gptq(W, H, grid=None, blocksize=128, percdamp=0.01, act_order=False, static_
         codes, scale, zero = gptq_sweep(p.visit(p.Wp), R, grid, blocksize)
         g_idx = torch.empty_like(p.perm)
         g_idx[p.perm] = torch.arange(W.shape[1], device=W.device) // grid.groupsize   # group = position in processing order
+    del R                                        # the factor is done with: it need not sit beside the error products
     codes = codes[:, torch.argsort(p.perm)].to(torch.uint8)
     return p.finish(Quantized(codes, scale, zero, g_idx, grid), method='gptq')
