@@ -11,8 +11,11 @@ process; about 4 GB of memory while it is built): random weights, and a byte-lev
 trained on the local C4 calibration text, so that the calibration windows are real text.
 
 Configurations: `gptq` = GPTQ 4-bit per channel, 16 x 512 C4 tokens; `rtn` = RTN 4-bit, groups of 128 (no
-calibration pass); `quantease2` = QuantEase 4-bit on the first 2 blocks. Add `--resume` to also time a run killed in
-block 5 and resumed.
+calibration pass); `quantease2` = QuantEase 4-bit on the first 2 blocks; `gptq3` = GPTQ on the first 3 (every block
+is the same work, so its peak is the whole run's, in a seventh of the time). `--resume` also runs GPTQ on the first 3
+blocks three times: uninterrupted, killed (SIGKILL, `QUANTEASE_FAULT`) as block 1's first layer is solved, and the same
+command again, which resumes; it prints the times and whether the resumed checkpoint equals the uninterrupted one
+tensor for tensor (SHA-256).
 """
 import argparse, json, os, subprocess, sys, time
 from pathlib import Path
@@ -23,6 +26,7 @@ CONFIGS = {
     'gptq':       ['--quantization-method', 'gptq', '--wbits', '4'],
     'rtn':        ['--quantization-method', 'rtn', '--wbits', '4', '--groupsize', '128'],
     'quantease2': ['--quantization-method', 'quantease', '--wbits', '4', '--num-layers-to-quantize', '2'],
+    'gptq3':      ['--quantization-method', 'gptq', '--wbits', '4', '--num-layers-to-quantize', '3'],
 }
 
 
