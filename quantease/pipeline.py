@@ -92,7 +92,7 @@ class Activations:
             if place == 'disk':
                 shutil.copyfile(folder / f'{i}.safetensors', store.folder / f'{i}.safetensors')
                 store.items[i] = (tuple(t.shape), t.dtype)
-            else: store.items[i] = t.to(store.device if place == 'device' else 'cpu')
+            else: store.items[i] = t.to(store.device if place == 'device' else 'cpu', copy=True)   # not a view of the file's map
         return store
 
     def close(self):
