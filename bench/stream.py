@@ -62,6 +62,13 @@ def peak_of(cmd, env):
     return time.perf_counter() - t, r
 
 
+def quantize_cmd(a, folder, *flags):
+    "The `quantease quantize --stream` command of every run here, with `flags` (method, bits, --save ...) appended."
+    return [sys.executable, '-c', 'from quantease.cli import main; main()', 'quantize', '--model', str(folder), '--stream',
+            '--dataset', 'c4', '--nsamples', str(a.nsamples), '--seqlen', str(a.seqlen), '--data-dir', a.data_dir,
+            '--eval-datasets', 'none', '--offload-activations', a.offload, *flags]
+
+
 def digests(folder):
     "SHA-256 of every tensor of a checkpoint folder (its bytes)."
     import hashlib, torch
@@ -74,10 +81,7 @@ def digests(folder):
 
 def resume_check(a, folder, env):
     "GPTQ on 3 blocks: uninterrupted, killed in block 1, resumed; seconds of each and whether the tensors match."
-    base = [sys.executable, '-c', 'from quantease.cli import main; main()', 'quantize', '--model', str(folder), '--stream',
-            '--dataset', 'c4', '--nsamples', str(a.nsamples), '--seqlen', str(a.seqlen), '--data-dir', a.data_dir,
-            '--eval-datasets', 'none', '--offload-activations', a.offload, '--quantization-method', 'gptq', '--wbits', '4',
-            '--num-layers-to-quantize', '3']
+    base = quantize_cmd(a, folder, *CONFIGS['gptq3'])
     whole, cut = Path(a.work) / 'resume-whole', Path(a.work) / 'resume-cut'
     t_whole, r = peak_of(base + ['--save', str(whole), '--overwrite'], env)
     if r.returncode: raise SystemExit(f'uninterrupted run failed:\n{r.stderr[-3000:]}')
@@ -113,9 +117,7 @@ def main(argv=None):
     rows = {}
     for name in [c for c in a.configs.split(',') if c]:
         out = Path(a.work) / name
-        cmd = [sys.executable, '-c', 'from quantease.cli import main; main()', 'quantize', '--model', str(folder), '--stream',
-               '--dataset', 'c4', '--nsamples', str(a.nsamples), '--seqlen', str(a.seqlen), '--data-dir', a.data_dir,
-               '--eval-datasets', 'none', '--offload-activations', a.offload, '--save', str(out), '--overwrite', *CONFIGS[name]]
+        cmd = quantize_cmd(a, folder, '--save', str(out), '--overwrite', *CONFIGS[name])
         secs, r = peak_of(cmd, env)
         if r.returncode: raise SystemExit(f'{name} failed:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}')
         res = json.loads((out / 'results.json').read_text())
