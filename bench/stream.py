@@ -91,7 +91,9 @@ def resume_check(a, folder, env):
     if r.returncode: raise SystemExit(f'resumed run failed:\n{r.stderr[-3000:]}')
     said = [l for l in (r.stdout + r.stderr).splitlines() if 'resuming' in l]
     same = digests(whole) == digests(cut)
-    return dict(uninterrupted_s=t_whole, killed_after_s=t_killed, resumed_s=t_resumed, said=said[:1], identical=same)
+    peak = lambda d: json.loads((d / 'results.json').read_text())['peak_rss']
+    return dict(uninterrupted_s=t_whole, killed_after_s=t_killed, resumed_s=t_resumed, said=said[:1], identical=same,
+                peak_uninterrupted=peak(whole), peak_resumed=peak(cut))
 
 
 def main(argv=None):
@@ -141,7 +143,8 @@ def main(argv=None):
         resume = resume_check(a, folder, env)
         print(f"\nKill and resume (GPTQ, first 3 blocks): uninterrupted {resume['uninterrupted_s']:.0f} s; killed in block 1 after "
               f"{resume['killed_after_s']:.0f} s; the same command again {resume['resumed_s']:.0f} s ({'; '.join(resume['said'])}); "
-              f"checkpoint tensors identical to the uninterrupted run's: {resume['identical']}")
+              f"checkpoint tensors identical to the uninterrupted run's: {resume['identical']}; peak RSS {mib(resume['peak_uninterrupted'])} "
+              f"MiB uninterrupted, {mib(resume['peak_resumed'])} MiB resumed")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(dict(model_bytes=size, import_baseline=baseline, runs=rows, resume=resume, settings=vars(a)), indent=1))
 

@@ -124,6 +124,12 @@ def _check_options(num_iter, percdamp, block):
     if block is not None and (int(block) != block or block < 1): raise QuantEaseError(f"block must be None or a positive integer; got {block}")
     if not percdamp >= 0: raise QuantEaseError(f"percdamp must be >= 0; got {percdamp}")
 
+def _transposed_stats(scale, zero, g_idx):
+    """Scale and zero of every weight in the solver's layout [cols, rows] (row j: the column `g_idx` names a group for).
+    One group per row of W (per channel): a broadcast view, no weight-sized copies."""
+    if scale.shape[1] == 1: return scale.T.expand(len(g_idx), -1), zero.T.expand(len(g_idx), -1)
+    return scale.T[g_idx], zero.T[g_idx]
+
 def quantease(W, H, grid=None, num_iter=30, percdamp=0., shrink=0.02, act_order=False, block=128, init=None,
               schedule='relaxed', backend='auto', threads=None, tf32=False, refresh=10):
     "Quantize W [rows, cols] onto `grid` by cyclic coordinate descent (rounded and relaxed sweeps) on tr((Ŵ-W)(H+λI+α diag H)(Ŵ-W)^T)."
@@ -133,17 +139,19 @@ def quantease(W, H, grid=None, num_iter=30, percdamp=0., shrink=0.02, act_order=
     if backend != 'reference': backend = resolve_backend(backend, W.device)   # a bad backend fails before any work
     p = Problem(W, H, percdamp, shrink, act_order, grid)
     scale, zero, g_idx, C = _statistics(W, grid, init)
-    S, Z = scale[:, g_idx], zero[:, g_idx]
-    if C is None: C = p.Wp / S + Z         # W's fractional codes: sweep 1 is rounding with error feedback
+    St, Zt = _transposed_stats(scale, zero, g_idx[p.perm])
+    Wt = p.transposed(p.Wp)
+    p.release()                            # the solver's layout copy is all it needs of W
+    Ct = Wt / St + Zt if C is None else p.transposed(C)   # W's fractional codes: sweep 1 is rounding with error feedback
     # p.extra: the damping is diagonal, so the raw objective stays free
-    args = (p.transposed(p.Wp), p.H_visit, p.transposed(C), p.transposed(S), p.transposed(Z), grid.maxq, int(num_iter),
-            block and int(block), p.extra[p.perm])
-    del C, S, Z                            # the solver works on the transposed copies: three fewer weight-sized arrays
+    args = (Wt, p.H_visit, Ct, St, Zt, grid.maxq, int(num_iter), block and int(block), p.extra[p.perm])
+    del C, Wt, Ct, St, Zt
     if backend == 'reference': best, log = _solve(*args, **plan)
     else:
         with tf32_matmul(W.is_cuda and tf32):
             best, log = solve(*args, threads=threads, backend=backend, refresh=refresh, **plan)
-    q = Quantized(p.restore(best).to(torch.uint8), scale, zero, g_idx, grid)
+    del args                               # before the error is measured: it needs room of its own
+    q = Quantized(p.restore(best.to(torch.uint8)), scale, zero, g_idx, grid)
     return p.finish(q, method='quantease', num_iter=int(num_iter), block=block, percdamp=percdamp, shrink=shrink,
                     act_order=act_order, schedule=schedule if isinstance(schedule, str) else 'custom', backend=backend,
                     **log, objective_rel=[f / p.damped_energy for f in log['objective']])

@@ -66,9 +66,11 @@ _C_SOURCE = r'''
 #include <stdint.h>
 /* One block of coordinate steps for a tile of rows at a time: the tile's slice of P (B x TILE) stays in cache while
    the B columns are visited in order. Separate multiply and add (no FMA contraction), as torch's CPU ops.
-   relax > 0: the relaxed step c + relax p r (the order of torch.addcmul's products), clamped to [lo, hi]. */
+   relax > 0: the relaxed step c + relax p r (the order of torch.addcmul's products), clamped to [lo, hi].
+   S has its own row stride lds: 0 when one scale per row of W is broadcast down the columns (no weight-sized copy). */
 #define STEPS(T, NAME, MAGIC)                                                                          \
 void NAME(T *c, T *p, const T *r, const T *s, const T *ht, T *dw, int64_t B, int64_t n, int64_t ld,    \
+          int64_t lds,                                                                                 \
           int64_t start, T maxq, T relax, T lo, T hi, int64_t tile, int nthreads) {                    \
   int64_t ntiles = (n + tile - 1) / tile;                                                              \
   _Pragma("omp parallel for num_threads(nthreads) schedule(static)")                                   \
@@ -76,7 +78,7 @@ void NAME(T *c, T *p, const T *r, const T *s, const T *ht, T *dw, int64_t B, int
     const int64_t i0 = t * tile, i1 = i0 + tile < n ? i0 + tile : n;                                   \
     for (int64_t j = start; j < B; ++j) {                                                              \
       T *cj = c + j * ld, *dj = dw + j * n;                                                            \
-      const T *pj = p + j * ld, *rj = r + j * ld, *sj = s + j * ld, *hj = ht + j * B;                  \
+      const T *pj = p + j * ld, *rj = r + j * ld, *sj = s + j * lds, *hj = ht + j * B;                 \
       for (int64_t i = i0; i < i1; ++i) {                                                              \
         T q;                                                                                           \
         if (relax > 0) {                                                                               \
@@ -129,22 +131,23 @@ def c_kernel():
     except OSError: return None                  # no writable cache, or a library that does not load: torch ops instead
     for name, T in (('qe_steps_f32', ctypes.c_float), ('qe_steps_f64', ctypes.c_double)):
         f = getattr(lib, name)
-        f.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 4 + [T] * 4 + [ctypes.c_int64, ctypes.c_int]
+        f.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 5 + [T] * 4 + [ctypes.c_int64, ctypes.c_int]
         f.restype = None
     _c_lib = lib
     return lib
 
 def block_steps_c(C, P, Ht, R, S, maxq, start=0, threads=1, relax=0., box=True, tile=64):
-    "`block_steps_torch` as one call of the compiled kernel (CPU, float32/float64, rows of C, P, R, S contiguous with one stride)."
+    "`block_steps_torch` as one call of the compiled kernel (CPU, float32/float64; rows of C, P, R contiguous with one stride, S's too or one row broadcast)."
     lib = c_kernel()
     if lib is None: raise QuantEaseError("backend 'c' needs a C compiler (cc, or $CC) with OpenMP")
-    if not (C.stride(1) == P.stride(1) == R.stride(1) == S.stride(1) == 1 and C.stride(0) == P.stride(0) == R.stride(0) == S.stride(0)):
-        raise QuantEaseError("block_steps_c: C, P, R, S must share one row stride and have contiguous rows")
+    if not (C.stride(1) == P.stride(1) == R.stride(1) == S.stride(1) == 1 and C.stride(0) == P.stride(0) == R.stride(0)
+            and S.stride(0) in (0, C.stride(0))):
+        raise QuantEaseError("block_steps_c: C, P, R must share one row stride with contiguous rows, and S too (or be one broadcast row)")
     Ht = Ht.contiguous()
     dW = torch.zeros(C.shape, dtype=C.dtype)
     f = lib.qe_steps_f64 if C.dtype == torch.float64 else lib.qe_steps_f32
     f(C.data_ptr(), P.data_ptr(), R.data_ptr(), S.data_ptr(), Ht.data_ptr(), dW.data_ptr(),
-      C.shape[0], C.shape[1], C.stride(0), start, maxq, relax, *((0, maxq) if box else (-math.inf, math.inf)), tile, threads)
+      C.shape[0], C.shape[1], C.stride(0), S.stride(0), start, maxq, relax, *((0, maxq) if box else (-math.inf, math.inf)), tile, threads)
     return dW
 
 # %% ../nbs/08_fast.ipynb #b584cf31
@@ -270,10 +273,17 @@ def resolve_backend(backend, device):
     return backend
 
 # %% ../nbs/08_fast.ipynb #7b6675cd
-def _row_objectives(D, P, extra):
-    "Damped and raw objective of each row of W (float64 [n]) from D = W - Ŵ and P = H D, transposed layout."
-    f = (D * P).sum(0, dtype=torch.float64)
-    return f, f - (extra[:, None] * D * D).sum(0, dtype=torch.float64)
+def _row_objectives(D, P, extra, width=256):
+    """Damped and raw objective of each row of W (float64 [n]) from D = W - Ŵ and P = H D, transposed layout. By slices
+    of `width` rows of W: a float64 sum of a float32 array first makes a float64 copy of it, which at full size would be
+    the solver's largest transient (twice a weight-sized array); the sums are the same slice by slice."""
+    f, raw = (torch.empty(D.shape[1], dtype=torch.float64, device=D.device) for _ in range(2))
+    for i in range(0, D.shape[1], width):
+        d, p = D[:, i:i + width], P[:, i:i + width]
+        T = d * p
+        f[i:i + width] = T.sum(0, dtype=torch.float64)
+        raw[i:i + width] = torch.mul(extra[:, None], d, out=T).mul_(d).sum(0, dtype=torch.float64)
+    return f, raw.neg_().add_(f)
 
 def sweeper(H, maxq, block=128, backend='torch', threads=None, screen=None, box=True):
     """The sweep `solve` runs, as a function `sweep(C, P, R, S, full=False, relax=0.)` of the transposed problem over
@@ -295,9 +305,11 @@ def keep_best(best, best_raw, best_k, C, raw_rows, k):
     independent problems, so each keeps its own best rounded iterate: never worse than one sweep chosen for all, and
     the same whether the rows are solved together or in parts."""
     better = raw_rows <= best_raw
-    if bool(better.any()):
-        best[:, better] = C[:, better]
-        best_raw[better], best_k[better] = raw_rows[better], k
+    rows = better.nonzero()[:, 0]
+    for i in range(0, len(rows), 512):                    # in slices: C[:, rows] whole would be a weight-sized copy
+        j = rows[i:i + 512]
+        best[:, j] = C[:, j].to(best.dtype)               # uint8 codes, or floats as C
+    best_raw[better], best_k[better] = raw_rows[better], k
 
 def stop_relaxing(relax, k, best, prev, stop):
     """At the end of sweep `k` (1-based): if it closes a cycle (it rounded, the next relaxes) and the best rounded raw
@@ -306,6 +318,24 @@ def stop_relaxing(relax, k, best, prev, stop):
     if not stop or relax[k - 1] or k >= len(relax) or not relax[k]: return relax, prev
     if prev is not None and best > prev * (1 - stop): relax = relax[:k] + [0.] * (len(relax) - k)
     return relax, best
+
+def _snapshot(C, small, on_grid):
+    """What `_changed` needs to tell which rows of W (columns of C) a sweep changed: C itself, or, when codes fit uint8,
+    C as uint8 and which rows are whole numbers (a row that is not will be changed by a rounded sweep)."""
+    if not small: return C.clone()
+    whole = None if on_grid else torch.stack([(x == x.round()).all(0) for x in C.split(256)]).all(0)   # small temporaries
+    return C.to(torch.uint8), whole
+
+def _changed(C, before):
+    "Rows of W (columns of C) that differ from the snapshot `before` (C is on the grid now: a rounded sweep ran)."
+    if torch.is_tensor(before): return (C != before).any(0)
+    codes, whole = before
+    changed = (C.to(torch.uint8) != codes).any(0)
+    return changed if whole is None else changed | ~whole
+
+def _columns(M, keep):
+    "M[:, keep]; a broadcast row (stride 0, per-channel statistics) stays a broadcast view."
+    return M[:1, keep].expand(M.shape[0], -1) if M.stride(0) == 0 else M[:, keep]
 
 def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, backend='torch', screen=None, freeze=True,
           refresh=1, relax=None, box=True, stop=0.):
@@ -325,7 +355,10 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
     threads = default_threads() if threads is None else threads
     cpu = C.device.type == 'cpu'
     extra = torch.zeros_like(H[0]) if extra is None else extra
-    R = 1 / (H.diagonal()[:, None] * S)
+    if backend == 'triton': S, Z = S.contiguous(), Z.contiguous()   # the GPU kernel reads S with C's row stride
+    # Memory: only Wt, C, S, Z (the caller's) live at full size throughout; P, R, D and the codes of the moving rows are
+    # the solver's own and shrink with them. Per-channel S and Z may be broadcast rows (stride 0): no weight-sized copy.
+    Ra = (H.diagonal()[:, None] * S).reciprocal_()    # 1 / (H_jj s), as 1 / x computes it
     exact = lambda k: refresh > 0 and k % refresh == 0     # is P recomputed after sweep k?
     sweep = sweeper(H, maxq, block, backend, threads, screen, box)
     def difference(W, C, S, Z, D=None):
@@ -336,15 +369,16 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
         D = difference(W, C, S, Z, D)
         with num_threads(threads if cpu else None):
             return D, torch.matmul(H, D, out=P if P is not None and P.shape == D.shape else None)
-    D, P = residual(Wt, C, S, Z)
-    f_rows, raw_rows = _row_objectives(D, P, extra)
-    f0 = f_rows.sum().item()
+    small = maxq <= 255                               # codes fit uint8: the best iterate and the screen's copy in a quarter
     on_grid = bool((C == C.round()).all())            # a warm start competes with the iterates; W itself does not
-    best = C.clone()
+    D, Pa = residual(Wt, C, S, Z)
+    f_rows, raw_rows = _row_objectives(D, Pa, extra)
+    f0 = f_rows.sum().item()
+    best = (C.round().clamp_(0, maxq).to(torch.uint8) if small else C.clone())   # replaced by the first rounded sweep unless on the grid
     best_raw = raw_rows.clone() if on_grid else torch.full_like(raw_rows, math.inf)
     best_k = torch.zeros(n, dtype=torch.long, device=C.device)
     idx = torch.arange(n, device=C.device)            # rows of W still moving
-    Ca, Pa, Sa, Za, Ra, Wa = C, P, S, Z, R, Wt        # their state, compacted
+    Ca, Sa, Za, Wa = C, S, Z, Wt                      # their state, compacted
     log, moving = [], []
     for k in range(1, num_iter + 1):
         t = relax[k - 1]
@@ -353,7 +387,7 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
             if not t: keep_best(best, best_raw, best_k, C, raw_rows, k)
             continue
         settle = freeze and not t and k > last_relaxed  # a row that stops now stays put: no relaxed sweep comes
-        before = Ca.clone() if settle else None
+        before = _snapshot(Ca, small, on_grid if k == 1 else not relax[k - 2]) if settle else None
         sweep(Ca, Pa, Ra, Sa, not exact(k), relax=t)
         if Ca is not C: C[:, idx] = Ca
         if exact(k): D, Pa = residual(Wa, Ca, Sa, Za, D, Pa)  # exact P: rounding never builds up beyond one sweep
@@ -363,11 +397,15 @@ def solve(Wt, H, C, S, Z, maxq, num_iter, block=128, extra=None, threads=None, b
         if not t: keep_best(best, best_raw, best_k, C, raw_rows, k)
         relax, prev = stop_relaxing(relax, k, best_raw.sum().item(), prev, stop)
         last_relaxed = max((j + 1 for j, t in enumerate(relax) if t), default=0)
-        changed = (Ca != before).any(0) if settle else None
+        changed = _changed(Ca, before) if settle else None
+        before = None
         if settle and not bool(changed.all()):
             keep = changed.nonzero()[:, 0]
-            idx = idx[keep]
-            Ca, Pa, Sa, Za, Ra, Wa = (M[:, keep] for M in (Ca, Pa, Sa, Za, Ra, Wa))
+            idx, D = idx[keep], None                   # one array at a time: each old one is freed as its copy is made
+            Ca = Ca[:, keep]; Pa = Pa[:, keep]; Ra = Ra[:, keep]; Wa = Wa[:, keep]
+            Sa, Za = _columns(Sa, keep), _columns(Za, keep)
+    del D, Pa, Ra, Ca, Wa, Sa, Za
+    best = best.to(C.dtype)
     return best, dict(objective=log, objective_start=f0, best_sweep=int(torch.bincount(best_k).argmax()),
                       best_sweeps=best_k.tolist(), moving_rows=moving, relaxed=[k + 1 for k, t in enumerate(relax) if t])
 

@@ -130,8 +130,11 @@ class Quantized:
     @property
     def weight(self):
         "The dequantized weight (grid part plus outliers), float32."
-        w = dequantize(self.codes.float(), self.scale[:, self.g_idx], self.zero[:, self.g_idx])
-        if self.outliers is not None: w = w + self.outliers.to_dense().to(w)
+        # in place, per-channel statistics broadcast: one weight-sized array, not five (the values of `dequantize`)
+        w = self.codes.to(torch.promote_types(self.scale.dtype, torch.float32))
+        one = self.scale.shape[1] == 1
+        w.sub_(self.zero if one else self.zero[:, self.g_idx]).mul_(self.scale if one else self.scale[:, self.g_idx])
+        if self.outliers is not None: w.add_(self.outliers.to_dense().to(w))
         return w
 
     def avg_bits(self):

@@ -26,7 +26,8 @@ class Hessian:
         x = x.reshape(-1, x.shape[-1]).to(self.S.device, torch.float32)
         if x.shape[-1] != self.S.shape[0]: raise QuantEaseError(f"activations have {x.shape[-1]} features, expected {self.S.shape[0]}")
         if x.shape[0] == 0: return self
-        self.S += x.T @ x          # the batch's product in float32, the running sum in float64 (see the note above)
+        P = x.T @ x                # the batch's product in float32, the running sum in float64 (see the note above)
+        for S, p in zip(self.S.split(256), P.split(256)): S += p   # by rows: adding float32 to float64 in one go copies P to float64
         self.nsamples += x.shape[0]
         return self
 
@@ -59,10 +60,12 @@ def prepare(W, H, percdamp=0., shrink=0.):
     return W, H, dead
 
 def layer_error(W, Q, H):
-    "tr((Q-W) H (Q-W)^T): the product in float32 (float64 if any input is), summed in float64."
-    dt = torch.float64 if torch.float64 in (W.dtype, Q.dtype, H.dtype) else torch.float32
-    D = Q.to(dt) - W.to(dt)
-    return ((D @ H.to(dt)) * D).sum(dtype=torch.float64).item()
+    "tr((Q-W) H (Q-W)^T): the product in float32 (float64 if any input is), summed in float64. `Q` None: tr(W H W^T)."
+    dt = torch.float64 if torch.float64 in (W.dtype, H.dtype) or (Q is not None and Q.dtype == torch.float64) else torch.float32
+    D = W.to(dt) if Q is None else Q.to(dt) - W.to(dt)   # -W for Q = 0 gives the same value: the signs cancel exactly
+    H = H.to(dt)
+    # by slices of 256 rows: D H and its float64 sum at full size would be three more weight-sized arrays
+    return sum((d @ H).mul_(d).sum(dtype=torch.float64).item() for d in D.split(256))
 
 def relative_error(W, Q, H):
     "Fraction of the layer's output energy tr(W H W^T) lost by replacing W with Q."
@@ -121,12 +124,17 @@ class Problem:
     @cached_property
     def energy(self):
         "tr(W H W^T), raw H: the denominator of the relative error."
-        return max(layer_error(self.W, torch.zeros_like(self.W), self.H), 1e-30)
+        return max(layer_error(self.W, None, self.H), 1e-30)
 
     @cached_property
     def damped_energy(self):
         "tr(W (H + damping) W^T) of the live columns: the denominator of QuantEase's logged objective."
         return max(self.energy + ((self.Wp.float() ** 2).sum(0, dtype=torch.float64).float() @ self.extra.float()).item(), 1e-30)
+
+    def release(self):
+        "Drop the prepared copy of W once the solver has taken its own layout of it (`damped_energy` is kept)."
+        self.damped_energy
+        self.Wp = None
 
     def finish(self, q, **stats):
         "Record `stats`, the relative error of `q` (raw H, original W) and the time since the problem was made."

@@ -201,7 +201,7 @@ def pipeline_budget(config, nsamples, seqlen, method='gptq', act_bytes=4, block_
                hessians=max(h, q, i) ** 2 * 4 if calibrated else 0)      # the float32 mean of the largest group's input
     c, r = max(h, q, i), h                                              # the largest layer: the down projection
     hess_peak = 12 * c * c if calibrated else 0                          # float64 sum + float32 mean, while it is read
-    work = {'gptq': (4 * c * c + 3 * r * c) * 4, 'quantease': (c * c + 14 * r * c) * 4, 'rtn': int(1.5 * r * c * 4)}
+    work = {'gptq': (3 * c * c + r * c) * 4, 'quantease': (c * c + 7 * r * c) * 4, 'rtn': int(1.5 * r * c * 4)}
     out['workspace'] = work.get(method, work['quantease'])
     out['capture'] = v * h * block_bytes + out['activations'] if calibrated else 0
     # the float64 sum is gone once its mean is read, so the solver's workspace sits beside the float32 mean only
