@@ -13,7 +13,9 @@ Configurations: `fp32`, `bf16` = the unquantized model in transformers; `wB` = a
 checkpoint on the tiled fallback (`kernel=None`). RTN is enough here: speed and memory do not depend on the codes.
 Checkpoints are made once under `--work`.
 
-Each row is one fresh process. Prefill: one forward over a 512-token WikiText-2 prompt, batch 1. Decode: the greedy
+Each row is one fresh process, with glibc's mmap threshold fixed at 4 MiB (`quantease.pipeline.lean_heap`, the same
+in every row; `--no-lean-heap` keeps glibc's default, whose threshold climbs after the first large frees so that
+later activation buffers stay in the heap: about 85 MiB more peak for the 4-bit TinyLlama). Prefill: one forward over a 512-token WikiText-2 prompt, batch 1. Decode: the greedy
 loop over the KV cache after that prompt (batch 1) or after 8 prompts of 64 tokens (batch 8); only the 128 decode
 steps are timed (configurations entirely on the slow tiled fallback: 64 steps at batch 1, 16 at batch 8). Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
 and `w4-tiled` are compared, and `--ppl` adds the WikiText-2 perplexity (4 windows of 2048) of the SmolLM2 `w4`
@@ -56,6 +58,9 @@ def one(model, config, a):
     "Measure one configuration in this process; returns a dict."
     import torch
     torch.set_num_threads(a.threads)
+    if a.lean_heap:
+        from quantease.pipeline import lean_heap
+        lean_heap()          # every row alike: freed activation buffers go back to the system instead of the heap
     from quantease.data import test_stream
     from quantease.export import load, memory_size
     from quantease.kernels import kernel_counts
@@ -165,6 +170,8 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--ppl', action='store_true', help='also WikiText-2 perplexity of the SmolLM2 w4 rows')
     p.add_argument('--greedy32', action='store_true', help='also 64 greedy tokens of w4 in float32, int4 kernel against the fallback')
+    p.add_argument('--lean-heap', action=argparse.BooleanOptionalAction, default=True,
+                   help="in every process, a fixed 4 MiB mmap threshold for glibc's malloc (quantease.pipeline.lean_heap)")
     p.add_argument('--data-dir', default=os.environ.get('QUANTEASE_DATA'))
     p.add_argument('--work', default='runs/generate')
     p.add_argument('--out', default='runs/generate.json')
@@ -189,12 +196,13 @@ def main(argv=None):
     for m in models:
         for c in configs:
             cmd = [sys.executable, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'new_fallback', 'threads', 'data_dir', 'work')], [])
-            cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else [])
+            cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else []) + ([] if a.lean_heap else ['--no-lean-heap'])
             r = subprocess.run([x.replace('--data_dir', '--data-dir').replace('--new_fallback', '--new-fallback') for x in cmd], capture_output=True, text=True, env=env)
             if r.returncode: raise SystemExit(f'{m} {c} failed:\n{r.stderr[-3000:]}')
             rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
             print(f"{m} {c}: decode b1 {rows[-1].get('decode_b1_tok_s', 0):.2f} tok/s, peak {rows[-1]['peak_rss'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
-    print(f"\n{a.threads} threads; prefill: one {a.prompt}-token prompt; decode: {a.new} greedy tokens with a KV cache\n")
+    print(f"\n{a.threads} threads; prefill: one {a.prompt}-token prompt; decode: {a.new} greedy tokens with a KV cache; "
+          f"malloc mmap threshold {'fixed at 4 MiB' if a.lean_heap else 'glibc default'} in every process\n")
     print('| model | config | kernels | load s | prefill tok/s | decode b1 tok/s | decode b8 tok/s | weights MiB | RSS loaded MiB | peak RSS MiB | b1 vs bf16 | b8 vs bf16 | peak vs bf16 |')
     print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:

@@ -1,14 +1,16 @@
 """Downstream tasks of the seed article (ARC-Challenge, ARC-Easy, WinoGrande, LAMBADA) on SmolLM2-135M: the check of
 our data path against lm-eval's own, and the table of accuracy against bits.
 
-    python bench/tasks.py check [--limit N] [--out runs/tasks/check.json]
+    python bench/tasks.py check [--limit N] [--threads T] [--out runs/tasks/check.json]
         SmolLM2 unquantized, 0-shot, arc_challenge + arc_easy (full test sets) and winogrande (full dev set): ours
-        (`quantease.tasks.evaluate_tasks`, data through `custom_dataset`) against lm-eval's `simple_evaluate` with its
-        stock task definitions pointed at JSON copies in the hub's layout (`dataset_path: json`). Accuracies must be
-        identical; per-item log-likelihoods are compared too.
+        (`quantease.tasks.evaluate_tasks`: data through `custom_dataset`, log-likelihoods from the shared-context
+        scorer) against lm-eval's `simple_evaluate` with its stock HFLM and task definitions pointed at JSON copies in
+        the hub's layout (`dataset_path: json`). Accuracies must be identical and every per-choice log-likelihood
+        within 1e-4.
     bench/queue.sh bench/tasks.txt runs/tasks        (one copy per core: the quantize + evaluate runs)
-    python bench/tasks.py table [--runs runs/tasks] [--plot runs/tasks/accuracy.png]
-        The accuracy-against-bits table (with standard errors) and its plot, from the runs' results JSON.
+    python bench/tasks.py table [--runs runs/tasks] [--plot runs/tasks/accuracy.png] [--shots K]
+        The accuracy-against-bits table (with standard errors) and its plot, from the runs' results JSON (those
+        run K-shot; default 0), with each run's evaluation time and tokens scored per second.
 """
 import argparse, json, math, os, sys, tempfile, time
 from pathlib import Path
@@ -49,7 +51,7 @@ def check(a):
     from quantease.tasks import evaluate_tasks
     model, tok = load_model('smollm2-135m')
     t = time.time()
-    ours = evaluate_tasks(model, tok, list(TASKS), a.data_dir, a.limit, a.batch_size)
+    ours = evaluate_tasks(model, tok, list(TASKS), a.data_dir, a.limit, a.batch_size, details=True)
     ours_s = time.time() - t
     with tempfile.TemporaryDirectory() as d:
         t = time.time()
@@ -59,17 +61,25 @@ def check(a):
     for task in TASKS:
         res = r['results'][task]
         theirs = {k.split(',')[0]: v for k, v in res.items() if ',' in k and 'stderr' not in k}
+        ll = [[float(x[0]) for x in s['filtered_resps']] for s in sorted(r['samples'][task], key=lambda s: s['doc_id'])]
+        mine = ours[task]['loglik']
+        same_shape = len(ll) == len(mine) and all(len(x) == len(y) for x, y in zip(ll, mine))
+        dll = max(abs(p - q) for x, y in zip(ll, mine) for p, q in zip(x, y)) if same_shape else float('inf')
         rows[task] = dict(n=ours[task]['n'], ours={k: ours[task][k] for k in ('acc', 'acc_norm') if k in ours[task]},
-                          lm_eval=theirs, identical=all(ours[task][k] == theirs[k] for k in ('acc', 'acc_norm') if k in theirs))
-    print(f"SmolLM2-135M (float32), 0-shot, lm-eval {lm_eval.__version__}; ours {ours_s:.0f} s, lm-eval's {theirs_s:.0f} s ({a.threads} threads)\n")
-    print('| task | n | acc (ours) | acc (lm-eval) | acc_norm (ours) | acc_norm (lm-eval) | identical |')
-    print('|---|---|---|---|---|---|---|')
+                          lm_eval=theirs, max_dll=dll, requests=sum(map(len, ll)),
+                          identical=all(ours[task][k] == theirs[k] for k in ('acc', 'acc_norm') if k in theirs) and dll < 1e-4)
+    req = sum(x['requests'] for x in rows.values())
+    print(f"SmolLM2-135M (float32), 0-shot, lm-eval {lm_eval.__version__}, batch {a.batch_size}, {a.threads} threads, {req} requests: "
+          f"ours {ours_s:.0f} s ({req / ours_s:.1f} requests/s), lm-eval's {theirs_s:.0f} s ({req / theirs_s:.1f} requests/s)\n")
+    print('| task | n | acc (ours) | acc (lm-eval) | acc_norm (ours) | acc_norm (lm-eval) | max abs. loglik diff | identical |')
+    print('|---|---|---|---|---|---|---|---|')
     for task, x in rows.items():
         f = lambda d, k: f"{100 * d[k]:.2f}" if k in d else '-'
-        print(f"| {task} | {x['n']} | {f(x['ours'], 'acc')} | {f(x['lm_eval'], 'acc')} | {f(x['ours'], 'acc_norm')} | {f(x['lm_eval'], 'acc_norm')} | {x['identical']} |")
+        print(f"| {task} | {x['n']} | {f(x['ours'], 'acc')} | {f(x['lm_eval'], 'acc')} | {f(x['ours'], 'acc_norm')} | {f(x['lm_eval'], 'acc_norm')} "
+              f"| {x['max_dll']:.1e} | {x['identical']} |")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(dict(rows=rows, seconds=dict(ours=ours_s, lm_eval=theirs_s), limit=a.limit, threads=a.threads), indent=1))
-    if not all(x['identical'] for x in rows.values()): sys.exit('accuracies differ')
+    if not all(x['identical'] for x in rows.values()): sys.exit('accuracies differ or a log-likelihood is off by 1e-4 or more')
 
 
 def _runs(folder):
@@ -82,17 +92,18 @@ def _runs(folder):
 
 
 def table(a):
-    runs = _runs(a.runs)
-    if not runs: sys.exit(f'no results in {a.runs}')
-    cols = [('arc_challenge', 'acc_norm'), ('arc_easy', 'acc'), ('winogrande', 'acc'), ('lambada', 'acc')]
+    runs = {n: r for n, r in _runs(a.runs).items() if all(v.get('num_fewshot', 0) == a.shots for v in r['tasks'].values())}
+    if not runs: sys.exit(f'no {a.shots}-shot results in {a.runs}')
+    cols = [c for c in [('arc_challenge', 'acc_norm'), ('arc_easy', 'acc'), ('winogrande', 'acc'), ('lambada', 'acc')]
+            if any(c[0] in r['tasks'] for r in runs.values())]
     def bits(r): return r['job']['wbits'] if r.get('quantization') else 16
     def method(r): return r['job']['quantization_method'] if r.get('quantization') else 'unquantized'
     order = sorted(runs, key=lambda n: (-bits(runs[n]), method(runs[n])))
     shots = {t: v.get('num_fewshot', 0) for r in runs.values() for t, v in r['tasks'].items()}
     ns = {t: sorted({r['tasks'][t]['n'] for r in runs.values() if t in r['tasks']}) for t, _ in cols}
     print('Accuracy % ± standard error; ' + ', '.join(f"{t} {m} ({shots.get(t, 0)}-shot, n={'/'.join(map(str, ns[t]))})" for t, m in cols) + '\n')
-    print('| run | method | bits | ' + ' | '.join(f'{t} {m}' for t, m in cols) + ' | WikiText-2 ppl |')
-    print('|---|---|---|' + '---|' * (len(cols) + 1))
+    print('| run | method | bits | ' + ' | '.join(f'{t} {m}' for t, m in cols) + ' | lm-eval tasks: s, tokens/s | WikiText-2 ppl |')
+    print('|---|---|---|' + '---|' * (len(cols) + 2))
     for n in order:
         r = runs[n]
         cells = []
@@ -100,11 +111,14 @@ def table(a):
             v = r['tasks'].get(t, {})
             cells.append(f"{100 * v[m]:.1f} ± {100 * v[m + '_stderr']:.1f}" if m in v and v.get(m + '_stderr') is not None else '-')
         ppl = r.get('eval', {}).get('wikitext2', {}).get('ppl')
-        print(f"| {n} | {method(r)} | {bits(r):g} | " + ' | '.join(cells) + f" | {'-' if ppl is None else f'{ppl:.2f}'} |")
+        harness = [v for t, v in r['tasks'].items() if t != 'lambada']   # one harness run for these: the same seconds
+        speed = f"{harness[0]['seconds']:.0f}, {sum(v['tokens'] for v in harness) / harness[0]['seconds']:.0f}" if harness else '-'
+        print(f"| {n} | {method(r)} | {bits(r):g} | " + ' | '.join(cells) + f" | {speed} | {'-' if ppl is None else f'{ppl:.2f}'} |")
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(cols), figsize=(4 * len(cols), 3.4), sharex=True)
+    fig, axes = plt.subplots(1, len(cols), figsize=(4 * len(cols), 3.4), sharex=True, squeeze=False)
+    axes = axes[0]
     for ax, (t, m) in zip(axes, cols):
         for meth, mk in (('gptq', 'o-'), ('quantease', 's-')):
             pts = sorted((bits(r), 100 * r['tasks'][t][m], 100 * r['tasks'][t][m + '_stderr']) for r in runs.values()
@@ -131,6 +145,7 @@ def main(argv=None):
     t = sub.add_parser('table')
     t.add_argument('--runs', default='runs/tasks')
     t.add_argument('--plot', default='runs/tasks/accuracy.png')
+    t.add_argument('--shots', type=int, default=0, help='report the runs made with this many few-shot examples')
     for q in (c, t): q.add_argument('--data-dir', default=os.environ.get('QUANTEASE_DATA'))
     a = p.parse_args(argv)
     if a.cmd == 'check':

@@ -47,7 +47,7 @@ def parser():
     q = sub.add_parser('quantize', help='quantize a model, save the results JSON (and a checkpoint), evaluate perplexity',
                        description='Quantize the linear layers of a causal LM block by block and evaluate its perplexity.')
     settings = q.add_argument_group('the run')
-    tasks = [f for f in fields(Job) if f.name in ('eval_tasks', 'eval_limit', 'eval_batch_size', 'eval_num_fewshot', 'task_data')]
+    tasks = [f for f in fields(Job) if f.name in ('eval_tasks', 'eval_limit', 'eval_batch_size', 'eval_num_fewshot', 'eval_scorer', 'task_data')]
     for f in fields(Job):
         if f.name == 'options' or f in tasks: continue
         default = f.default if f.default is not MISSING else None
@@ -57,7 +57,7 @@ def parser():
                            help='; '.join(f'{n}: {m.help}' for n, m in METHODS.items()).replace('%', '%%') + f' (default: {default})')
             continue
         _flag(settings, f, default, help)
-    add_eval_task_args(settings, prefix='eval-')   # --eval-tasks, --eval-limit, --eval-batch-size, --eval-num-fewshot, --task-data
+    add_eval_task_args(settings, prefix='eval-')   # --eval-tasks, --eval-limit, --eval-batch-size, --eval-num-fewshot, --eval-scorer, --task-data
     opts = q.add_argument_group("method options (a flag not given leaves the method's own default)")
     for name, f in all_options().items():
         owners = [(m.name, next(g for g in fields(m.options) if g.name == name).default) for m in METHODS.values()

@@ -7,7 +7,8 @@ Docs: https://quantease.github.io/quantease/export.html.md"""
 
 # %% auto #0
 __all__ = ['PACK_BITS', 'FORMATS', 'QUANT_SUFFIXES', 'pack', 'unpack', 'storage_bits', 'QuantLinear', 'qlinear', 'Format',
-           'register_format', 'get_format', 'summary', 'save', 'CheckpointWriter', 'load', 'disk_size', 'memory_size']
+           'register_format', 'get_format', 'summary', 'save', 'CheckpointWriter', 'MappedEmbedding', 'load',
+           'disk_size', 'memory_size']
 
 # %% ../nbs/14_export.ipynb #619870b7
 import copy, json, math, os, warnings
@@ -646,8 +647,9 @@ class _Tensors:
     """The tensors of a model folder (one file or shards), each read with safetensors only when asked for, and forgotten
     once popped: a loader holds one layer's tensors at a time. safetensors hands out tensors that live *inside* a
     private map of the whole file, and a map stays as long as any tensor from it does, with every page read from it
-    resident; so each read is copied out (`clone`) and its file closed at once. A missing, truncated or corrupt shard is
-    one clear error."""
+    resident; so each read is copied out into memory of its own, a large tensor in chunks of rows, each chunk through a
+    map of its own (converting a 250 MB embedding table would otherwise hold the map, the copy and the converted copy at
+    once). `mapped` is the exception, on purpose. A missing, truncated or corrupt shard is one clear error."""
     def __init__(self, path):
         files = sorted(Path(path).glob('*.safetensors'))
         if not files: raise QuantEaseError(f"no .safetensors file in {path}")
@@ -664,16 +666,39 @@ class _Tensors:
     def __iter__(self): return iter(list(self.where))
     def __len__(self): return len(self.where)
 
-    def __getitem__(self, k):
+    def __getitem__(self, k): return self.read(k)
+
+    def read(self, k, dtype=None, chunk=1 << 24):
+        "Tensor `k` in memory of its own, in `dtype` (default: as stored), copied `chunk` bytes of rows at a time."
         f = self.where[k]
-        try: return self._open(f).get_tensor(k).clone()    # own memory: the file's map can go
+        try:
+            with self._open(f) as h: whole = h.get_tensor(k)        # a view into the map: nothing read yet
+            dtype = dtype or whole.dtype
+            row = whole[0].numel() * whole.element_size() if whole.dim() else 0
+            if whole.dim() == 0 or whole.numel() * whole.element_size() <= chunk: return whole.to(dtype, copy=True)
+            out, n, step = torch.empty(whole.shape, dtype=dtype), whole.shape[0], max(1, chunk // max(row, 1))
+            del whole                                                # its map goes with it
+            for a in range(0, n, step):
+                with self._open(f) as h: out[a:a + step] = h.get_slice(k)[a:a + step]
+            return out
         except Exception as e: raise QuantEaseError(f"{f}: cannot read {k} ({_first_line(e)})") from None
 
-    def pop(self, k, *default):
+    def floating(self, k):
+        "Whether tensor `k` is stored as floating point (from the header: nothing read)."
+        with self._open(self.where[k]) as h: return h.get_slice(k).get_dtype().startswith(('F', 'BF'))
+
+    def mapped(self, k):
+        "Tensor `k` left in its file's map (a map of its own): only the pages that get read become resident."
+        f = self.where.pop(k)
+        try:
+            with self._open(f) as h: return h.get_tensor(k)
+        except Exception as e: raise QuantEaseError(f"{f}: cannot read {k} ({_first_line(e)})") from None
+
+    def pop(self, k, *default, dtype=None):
         if k not in self.where:
             if default: return default[0]
             raise KeyError(k)
-        v = self[k]
+        v = self.read(k, dtype)
         del self.where[k]
         return v
 
@@ -686,9 +711,36 @@ def _format_of(qc, path):
     if fmt is None: raise QuantEaseError(f"quantization method {method!r} of {path} is not one quantease reads ({', '.join(FORMATS)})")
     return fmt
 
-def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto'):
+class MappedEmbedding(nn.Embedding):
+    """An input embedding whose table stays in its checkpoint file's map: a lookup reads, and makes resident, only the
+    rows it gathers, cast to `dtype` on the way out. Generation touches a few thousand rows of a 32k-150k vocabulary, so
+    most of the table (250 MB in bfloat16 for a 32k x 2048 model; 2 GB for Llama-3-70B) never enters memory.
+    Moving or casting the module reads the whole table and makes it an ordinary one."""
+    def __init__(self, table, dtype, padding_idx=None):
+        super().__init__(*table.shape, padding_idx=padding_idx, _weight=table, _freeze=True, device='meta')
+        self.dtype = dtype
+
+    def forward(self, ids): return super().forward(ids).to(self.dtype)
+
+    def _apply(self, fn, recurse=True):
+        before = self.weight.dtype
+        out = super()._apply(fn, recurse)
+        if self.weight.dtype != before: self.dtype = self.weight.dtype   # cast along with the model: follow it
+        return out
+
+def _map_embedding(model, t, dtype, device, config):
+    "Swap the model's input embedding for a `MappedEmbedding` of its table in `t`, where that is safe; whether it was."
+    emb = model.get_input_embeddings()
+    if torch.device(device).type != 'cpu' or getattr(config, 'tie_word_embeddings', False) or type(emb) is not nn.Embedding: return False
+    key = next((f'{n}.weight' for n, m in model.named_modules() if m is emb), None)
+    if key not in t: return False
+    model.set_input_embeddings(MappedEmbedding(t.mapped(key), dtype, emb.padding_idx))
+    return True
+
+def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto', map_embedding=True):
     """The model of a folder written by `save` (GPTQ or compressed-tensors) with `QuantLinear` layers; with `tokenizer`, (model, tokenizer or None).
-    `kernel`: 'auto' (the fastest weight-only kernel that serves each layer, see `quantease.kernels`), a kernel's name, or None (the tiled fallback)."""
+    `kernel`: 'auto' (the fastest weight-only kernel that serves each layer, see `quantease.kernels`), a kernel's name, or None (the tiled fallback).
+    `map_embedding`: on the CPU, leave an untied input embedding in the file's map (`MappedEmbedding`): only the rows read become resident."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     path = Path(path)
@@ -712,7 +764,7 @@ def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto'):
         shape = _features(model.get_submodule(name))
         if shape is None: raise QuantEaseError(f"{path}: {name} holds packed weights but is not a linear layer of the model")
         m, bufs = fmt.read(t, name, *shape, qc)
-        if f'{name}.bias' in t: bufs['bias'] = t.pop(f'{name}.bias').to(dtype)
+        if f'{name}.bias' in t: bufs['bias'] = t.pop(f'{name}.bias', dtype=dtype)
         if f'{name}.outlier_val' in t:
             for k in ('crow', 'col', 'val'): bufs[f'outlier_{k}'] = t.pop(f'{name}.outlier_{k}')
         m.load_state_dict(bufs, assign=True)
@@ -721,10 +773,10 @@ def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto'):
             pick(name, m)
             if torch.device(device).type == 'cpu': trim()    # the conversion's transients, before the next layer's
         model.set_submodule(name, m)
+    if map_embedding: _map_embedding(model, t, dtype, device, config)
     rest = {}
     for k in list(t):
-        v = t.pop(k)
-        rest[k] = (v.to(dtype) if v.is_floating_point() else v).to(device)
+        rest[k] = t.pop(k, dtype=dtype if t.floating(k) else None).to(device)   # converted as read: no second copy
     _, unexpected = model.load_state_dict(rest, strict=False, assign=True)
     del rest
     if unexpected: raise QuantEaseError(f"{path} holds tensors the model does not have: {', '.join(unexpected[:5])}")

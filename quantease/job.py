@@ -65,6 +65,7 @@ class Job:
     eval_limit: int | None = setting(None, 'first N examples of each task')
     eval_batch_size: int = setting(16, 'passages per forward pass')
     eval_num_fewshot: int | None = setting(None, "few-shot examples per task prompt (default: the task's own)")
+    eval_scorer: str = setting('quantease', "log-likelihoods of lm-eval tasks: quantease (shared contexts) or lm-eval (its own loop)", ('quantease', 'lm-eval'))
     task_data: str | None = setting(None, 'TASK=DIR[,TASK=DIR]: run lm-eval tasks from files you downloaded (see quantease eval)')
     options: dict = field(default_factory=dict, metadata=dict(help="the method's options (see the method table)"))
 
@@ -371,7 +372,7 @@ def run(args=None, log=print, progress=True, **kw):
         from quantease.tasks import eval_model as run_tasks   # downstream tasks (LAMBADA, lm-eval) only when asked for
         t0 = time.perf_counter()
         out['tasks'] = run_tasks(eval_model, tok, job.eval_tasks, job.data_dir, job.eval_limit, job.eval_batch_size, device, progress,
-                                 num_fewshot=job.eval_num_fewshot, task_data=job.task_data)
+                                 num_fewshot=job.eval_num_fewshot, task_data=job.task_data, scorer=job.eval_scorer)
         out['times']['eval_tasks'] = time.perf_counter() - t0
         save()
     out['times']['total'] = sum(out['times'].values())
