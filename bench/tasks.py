@@ -102,8 +102,9 @@ def table(a):
     shots = {t: v.get('num_fewshot', 0) for r in runs.values() for t, v in r['tasks'].items()}
     ns = {t: sorted({r['tasks'][t]['n'] for r in runs.values() if t in r['tasks']}) for t, _ in cols}
     print('Accuracy % ± standard error; ' + ', '.join(f"{t} {m} ({shots.get(t, 0)}-shot, n={'/'.join(map(str, ns[t]))})" for t, m in cols) + '\n')
-    print('| run | method | bits | ' + ' | '.join(f'{t} {m}' for t, m in cols) + ' | lm-eval tasks: s, tokens/s | WikiText-2 ppl |')
-    print('|---|---|---|' + '---|' * (len(cols) + 2))
+    has_ppl = any(r.get('eval', {}).get('wikitext2') for r in runs.values())
+    print('| run | method | bits | ' + ' | '.join(f'{t} {m}' for t, m in cols) + ' | lm-eval tasks: s, tokens/s |' + (' WikiText-2 ppl |' if has_ppl else ''))
+    print('|---|---|---|' + '---|' * (len(cols) + 1 + has_ppl))
     for n in order:
         r = runs[n]
         cells = []
@@ -113,7 +114,7 @@ def table(a):
         ppl = r.get('eval', {}).get('wikitext2', {}).get('ppl')
         harness = [v for t, v in r['tasks'].items() if t != 'lambada']   # one harness run for these: the same seconds
         speed = f"{harness[0]['seconds']:.0f}, {sum(v['tokens'] for v in harness) / harness[0]['seconds']:.0f}" if harness else '-'
-        print(f"| {n} | {method(r)} | {bits(r):g} | " + ' | '.join(cells) + f" | {speed} | {'-' if ppl is None else f'{ppl:.2f}'} |")
+        print(f"| {n} | {method(r)} | {bits(r):g} | " + ' | '.join(cells) + f" | {speed} |" + (f" {'-' if ppl is None else f'{ppl:.2f}'} |" if has_ppl else ''))
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -128,6 +129,8 @@ def table(a):
         if fp:
             v, e = 100 * fp[0]['tasks'][t][m], 100 * fp[0]['tasks'][t][m + '_stderr']
             ax.axhspan(v - e, v + e, color='gray', alpha=0.25, label='unquantized ± 1 s.e.')
+        chance = {'arc_challenge': 25, 'arc_easy': 25, 'winogrande': 50}.get(t)   # uniform guessing (ARC: nearly all have 4 choices)
+        if chance: ax.axhline(chance, color='k', ls=':', lw=1, label='chance')
         ax.set_title(f'{t} ({m})'); ax.set_xlabel('bits per weight'); ax.set_xticks([2, 3, 4, 8])
     axes[0].set_ylabel('accuracy %'); axes[0].legend(fontsize=8)
     fig.tight_layout(); fig.savefig(a.plot, dpi=110)
