@@ -51,7 +51,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from transformers import AutoModelForCausalLM
-    from quantease.export import load
+    from quantease.export import load, memory_size
     # the machine's best bfloat16 rate, and the bandwidth of a bfloat16 matrix-vector product
     x, w = torch.randn(2048, 2048, dtype=torch.bfloat16), torch.randn(2048, 5632, dtype=torch.bfloat16)
     for _ in range(3): x @ w
@@ -63,8 +63,7 @@ def main(argv=None):
     lins = {n: mod for n, mod in bf.named_modules() if isinstance(mod, nn.Linear)}
     macs = sum(l.in_features * l.out_features for l in lins.values())
     q = load(a.checkpoint, dtype=torch.bfloat16, kernel='auto')
-    packed = sum(t.numel() * t.element_size() for n, mod in q.named_modules() if type(mod).__name__ == 'QuantLinear'
-                 for t in list(mod.buffers()) + list(mod.parameters()) if t.device.type != 'meta') + lins['lm_head'].weight.numel() * 2
+    packed = memory_size(q)['linear'] + lins['lm_head'].weight.numel() * 2      # the 4-bit layers, and the bfloat16 head
     rows = []
     for b in (1, 8):
         t_bf, t_q = step_ms(bf, b, a.reps), step_ms(q, b, a.reps)

@@ -669,11 +669,11 @@ class _Tensors:
     def __getitem__(self, k): return self.read(k)
 
     def read(self, k, dtype=None, chunk=1 << 24):
-        "Tensor `k` in memory of its own, in `dtype` (default: as stored), copied `chunk` bytes of rows at a time."
+        "Tensor `k` in memory of its own (a floating one in `dtype`, if given), copied `chunk` bytes of rows at a time."
         f = self.where[k]
         try:
             with self._open(f) as h: whole = h.get_tensor(k)        # a view into the map: nothing read yet
-            dtype = dtype or whole.dtype
+            dtype = dtype if dtype is not None and whole.is_floating_point() else whole.dtype   # codes stay integers
             row = whole[0].numel() * whole.element_size() if whole.dim() else 0
             if whole.dim() == 0 or whole.numel() * whole.element_size() <= chunk: return whole.to(dtype, copy=True)
             out, n, step = torch.empty(whole.shape, dtype=dtype), whole.shape[0], max(1, chunk // max(row, 1))
@@ -682,10 +682,6 @@ class _Tensors:
                 with self._open(f) as h: out[a:a + step] = h.get_slice(k)[a:a + step]
             return out
         except Exception as e: raise QuantEaseError(f"{f}: cannot read {k} ({_first_line(e)})") from None
-
-    def floating(self, k):
-        "Whether tensor `k` is stored as floating point (from the header: nothing read)."
-        with self._open(self.where[k]) as h: return h.get_slice(k).get_dtype().startswith(('F', 'BF'))
 
     def mapped(self, k):
         "Tensor `k` left in its file's map (a map of its own): only the pages that get read become resident."
@@ -776,7 +772,7 @@ def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto', map_emb
     if map_embedding: _map_embedding(model, t, dtype, device, config)
     rest = {}
     for k in list(t):
-        rest[k] = t.pop(k, dtype=dtype if t.floating(k) else None).to(device)   # converted as read: no second copy
+        rest[k] = t.pop(k, dtype=dtype).to(device)         # converted as read: no second copy
     _, unexpected = model.load_state_dict(rest, strict=False, assign=True)
     del rest
     if unexpected: raise QuantEaseError(f"{path} holds tensors the model does not have: {', '.join(unexpected[:5])}")

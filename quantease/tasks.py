@@ -78,9 +78,10 @@ def _target_scores(lp, t):
     return lp.gather(-1, tt[:, None]).sum().item(), bool((lp.argmax(-1) == tt).all())
 
 @torch.no_grad()
-def score_shared(model, ctx, targets, device):
-    "Scores of several `targets` after one context `ctx`: the context runs once, its key/value cache serves every target."
-    arg = _cache_arg(model)
+def score_shared(model, ctx, targets, device, arg=None):
+    """Scores of several `targets` after one context `ctx`: the context runs once, its key/value cache serves every target.
+    `arg`: the model's cache argument (`_cache_arg`), if already known."""
+    arg = arg or _cache_arg(model)
     out = model(torch.tensor([ctx], device=device), use_cache=True, logits_to_keep=1)
     first = out.logits[0, -1:].float().log_softmax(-1)          # predicts every target's first token
     tails = [t[:-1] for t in targets]                             # what each target feeds back in
@@ -104,12 +105,13 @@ def score_pairs(model, pairs, batch_size=16, device=None, progress=False, share=
     device = torch.device(device) if device is not None else _model_device(model)
     maxlen = maxlen or max_length(model)
     keep_ok = 'logits_to_keep' in inspect.signature(model.forward).parameters
+    arg = _cache_arg(model) if share else None
     out = [None] * len(pairs)
-    groups = context_groups(pairs, maxlen) if share and _cache_arg(model) else []
+    groups = context_groups(pairs, maxlen) if arg else []
     alone = sorted(set(range(len(pairs))) - {i for g in groups for i in g}, key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
     bar = tqdm(total=len(pairs), desc='loglikelihood', disable=not progress)
     for g in groups:
-        for i, a in zip(g, score_shared(model, pairs[g[0]][0], [pairs[i][1] for i in g], device)): out[i] = a
+        for i, a in zip(g, score_shared(model, pairs[g[0]][0], [pairs[i][1] for i in g], device, arg)): out[i] = a
         bar.update(len(g))
     for b in range(0, len(alone), batch_size):
         idx = alone[b:b + batch_size]
@@ -309,10 +311,13 @@ def _clean(res, n=None):
 SCORERS = ('quantease', 'lm-eval')
 _LM = {}
 
+def _check_scorer(scorer):
+    if scorer not in SCORERS: raise QuantEaseError(f"unknown scorer {scorer!r}: one of {', '.join(SCORERS)}")
+
 def harness_lm(model, tokenizer, batch_size=16, scorer='quantease'):
     """lm-eval's `HFLM` around the in-memory model. `scorer='quantease'`: its log-likelihood requests go through
     `score_pairs` (a question's context runs once for all its choices); 'lm-eval': the harness's own loop."""
-    if scorer not in SCORERS: raise QuantEaseError(f"unknown scorer {scorer!r}: one of {', '.join(SCORERS)}")
+    _check_scorer(scorer)
     _lm_eval()
     from lm_eval.models.huggingface import HFLM
     if scorer == 'lm-eval': return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
@@ -336,7 +341,7 @@ def evaluate_tasks(model, tokenizer, tasks, data_dir=None, limit=None, batch_siz
     `details`: also each item's per-choice log-likelihoods ('loglik', in document order). The harness's default seeds."""
     if isinstance(tasks, str): tasks = [t.strip() for t in tasks.split(',') if t.strip()]
     if not tasks: raise QuantEaseError("no tasks given")
-    if scorer not in SCORERS: raise QuantEaseError(f"unknown scorer {scorer!r}: one of {', '.join(SCORERS)}")
+    _check_scorer(scorer)
     lm_eval = _lm_eval()
     from lm_eval.tasks import TaskManager
     specs, tm = task_specs(tasks, data_dir, task_data, num_fewshot)
