@@ -21,7 +21,10 @@ steps are timed (configurations entirely on the slow tiled fallback: 64 steps at
 and `w4-tiled` are compared, and `--ppl` adds the WikiText-2 perplexity (4 windows of 2048) of the SmolLM2 `w4`
 checkpoint through the kernel and the fallback. In bfloat16 the two paths round differently, so a near tie between
 the top two logits may break differently; `--greedy32` also decodes 64 greedy tokens of `w4` in float32 (where the int4
-kernel's arithmetic is exact) through `int4_cpu` and the fallback in one process: those must be identical.
+kernel's arithmetic is exact) through `int4_cpu` and the fallback in one process: those must be identical;
+`--greedy-bf16` decodes them in bfloat16 through `int4_avx512` and through the fallback computing in float32 (the
+kernel's own arithmetic, up to the order of its float32 sums). `--attention quantease` runs every row's attention
+through `quantease.kernels.decode_attention` (transformers' sdpa otherwise).
 """
 import argparse, json, os, re, subprocess, sys, time
 from pathlib import Path
@@ -75,16 +78,21 @@ def one(model, config, a):
             from transformers import AutoModelForCausalLM, AutoTokenizer
             m, tok = AutoModelForCausalLM.from_pretrained(spec['source'], dtype=dtype).eval(), AutoTokenizer.from_pretrained(spec['source'])
         kernels = {}
+        if a.attention == 'quantease':
+            from quantease.kernels import use_decode_attention
+            use_decode_attention(m)
+        elif a.attention: m.set_attn_implementation(a.attention)
     else:
         bits = int(config[1:].split('-')[0])
-        m, tok = load(checkpoint(model, bits, a), dtype=torch.bfloat16, tokenizer=True, kernel=None if config.endswith('-tiled') else 'auto')
+        m, tok = load(checkpoint(model, bits, a), dtype=torch.bfloat16, tokenizer=True, kernel=None if config.endswith('-tiled') else 'auto',
+                      attention=a.attention)
         kernels = kernel_counts(m)
     load_s = time.perf_counter() - t
     import gc; gc.collect()
     from quantease.pipeline import trim; trim()
     loaded = _status('VmRSS')
     stream = test_stream('wikitext2', tok, a.data_dir)[0]
-    res = dict(model=model, config=config, load_s=load_s, kernels=kernels, weights=memory_size(m)['total'], rss_loaded=loaded)
+    res = dict(model=model, config=config, attention=m.config._attn_implementation, load_s=load_s, kernels=kernels, weights=memory_size(m)['total'], rss_loaded=loaded)
     with torch.inference_mode():
         m(stream[None, :16], use_cache=False)                      # warm-up: thread pools, kernels
         prompt = stream[None, :a.prompt]
@@ -112,6 +120,21 @@ def one(model, config, a):
     return res
 
 
+def greedy_tokens(m, ids, n):
+    "`n` greedy tokens of model `m` after prompt `ids` (batch 1, KV cache), and the top-2 logit gap of each step."
+    import torch
+    with torch.inference_mode():
+        o = m(ids, use_cache=True)
+        past, nxt, toks, gaps = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True), [], []
+        for _ in range(n):
+            toks.append(nxt.item())
+            o = m(nxt, past_key_values=past, use_cache=True)
+            top = o.logits[0, -1].float().topk(2).values
+            past, nxt = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
+            gaps.append(float(top[0] - top[1]))
+    return toks, gaps
+
+
 def greedy32(model, a, n=64):
     "64 greedy tokens of the w4 checkpoint in float32 through int4_cpu and through the fallback (one process): identical?"
     import torch
@@ -121,22 +144,33 @@ def greedy32(model, a, n=64):
     from quantease.kernels import use_kernels
     m, tok = load(checkpoint(model, 4, a), dtype=torch.float32, tokenizer=True, kernel='int4_cpu')
     ids = test_stream('wikitext2', tok, a.data_dir)[0][None, :128]
-    def decode():
-        with torch.inference_mode():
-            o = m(ids, use_cache=True)
-            past, nxt, toks, gaps = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True), [], []
-            for _ in range(n):
-                toks.append(nxt.item())
-                o = m(nxt, past_key_values=past, use_cache=True)
-                top = o.logits[0, -1].topk(2).values
-                past, nxt = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
-                gaps.append(float(top[0] - top[1]))
-        return toks, gaps
-    kern, gaps = decode()
+    kern, gaps = greedy_tokens(m, ids, n)
     use_kernels(m, None)
-    tiled, _ = decode()
+    tiled, _ = greedy_tokens(m, ids, n)
     return dict(model=model, identical=kern == tiled, first_difference=next((i for i, (u, v) in enumerate(zip(kern, tiled)) if u != v), None),
                 smallest_top2_gap=min(gaps))
+
+
+def greedy_bf16(model, a, n=64):
+    """64 greedy tokens of the w4 checkpoint in bfloat16 through int4_avx512 and through the fallback computing each
+    layer in float32 (x @ W exact to float32, then rounded to bfloat16: what the kernel computes, up to the order of its
+    float32 sums), in one process: identical? (The bfloat16 fallback itself rounds every weight to 8 bits.)"""
+    import torch
+    torch.set_num_threads(a.threads)
+    from quantease.data import test_stream
+    from quantease.export import load, QuantLinear
+    from quantease.kernels import use_kernels
+    m, tok = load(checkpoint(model, 4, a), dtype=torch.bfloat16, tokenizer=True, kernel='int4_avx512', attention=a.attention)
+    ids = test_stream('wikitext2', tok, a.data_dir)[0][None, :128]
+    kern, gaps = greedy_tokens(m, ids, n)
+    use_kernels(m, None)
+    for q in m.modules():
+        if isinstance(q, QuantLinear): q.tiled = lambda x, q=q: QuantLinear.tiled(q, x.float()).to(x.dtype)
+    ref, ref_gaps = greedy_tokens(m, ids, n)
+    first = next((i for i, (u, v) in enumerate(zip(kern, ref)) if u != v), None)
+    # toks[i] is chosen from the logits of step i - 1 (toks[0] from the prompt's): the top-2 gap behind a differing token
+    behind = None if first is None or first == 0 else dict(kernel=gaps[first - 1], fallback=ref_gaps[first - 1])
+    return dict(model=model, identical=kern == ref, first_difference=first, top2_gap_before_difference=behind, smallest_top2_gap=min(gaps))
 
 
 def plot(rows, path):
@@ -172,12 +206,15 @@ def main(argv=None):
     p.add_argument('--greedy32', action='store_true', help='also 64 greedy tokens of w4 in float32, int4 kernel against the fallback')
     p.add_argument('--lean-heap', action=argparse.BooleanOptionalAction, default=True,
                    help="in every process, a fixed 4 MiB mmap threshold for glibc's malloc (quantease.pipeline.lean_heap)")
+    p.add_argument('--attention', default=None, help="attention in every row: transformers' default (sdpa) when not given, 'quantease' (kernels.decode_attention), or another transformers name")
     p.add_argument('--data-dir', default=os.environ.get('QUANTEASE_DATA'))
     p.add_argument('--work', default='runs/generate')
     p.add_argument('--out', default='runs/generate.json')
     p.add_argument('--plot', default='runs/generate.png')
     p.add_argument('--one', nargs=2, metavar=('MODEL', 'CONFIG'), help=argparse.SUPPRESS)
     p.add_argument('--greedy32-one', metavar='MODEL', help=argparse.SUPPRESS)
+    p.add_argument('--greedy-bf16', action='store_true', help='also 64 greedy tokens of w4 in bfloat16, int4_avx512 against the fallback in float32 arithmetic')
+    p.add_argument('--greedy-bf16-one', metavar='MODEL', help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     a.batches = [int(b) for b in a.batches.split(',')]
     if not a.data_dir: raise SystemExit('needs --data-dir or $QUANTEASE_DATA')
@@ -186,6 +223,9 @@ def main(argv=None):
         return
     if a.greedy32_one:
         print(json.dumps(greedy32(a.greedy32_one, a)))
+        return
+    if a.greedy_bf16_one:
+        print(json.dumps(greedy_bf16(a.greedy_bf16_one, a)))
         return
     models, configs = a.models.split(','), a.configs.split(',')
     for m in models:                                   # checkpoints first, outside the measured processes
@@ -196,13 +236,14 @@ def main(argv=None):
     for m in models:
         for c in configs:
             cmd = [sys.executable, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'new_fallback', 'threads', 'data_dir', 'work')], [])
+            cmd += ['--attention', a.attention] if a.attention else []
             cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else []) + ([] if a.lean_heap else ['--no-lean-heap'])
             r = subprocess.run([x.replace('--data_dir', '--data-dir').replace('--new_fallback', '--new-fallback') for x in cmd], capture_output=True, text=True, env=env)
             if r.returncode: raise SystemExit(f'{m} {c} failed:\n{r.stderr[-3000:]}')
             rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
             print(f"{m} {c}: decode b1 {rows[-1].get('decode_b1_tok_s', 0):.2f} tok/s, peak {rows[-1]['peak_rss'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
     print(f"\n{a.threads} threads; prefill: one {a.prompt}-token prompt; decode: {a.new} greedy tokens with a KV cache; "
-          f"malloc mmap threshold {'fixed at 4 MiB' if a.lean_heap else 'glibc default'} in every process\n")
+          f"malloc mmap threshold {'fixed at 4 MiB' if a.lean_heap else 'glibc default'} in every process; attention {rows[0]['attention'] if rows else '-'}\n")
     print('| model | config | kernels | load s | prefill tok/s | decode b1 tok/s | decode b8 tok/s | weights MiB | RSS loaded MiB | peak RSS MiB | b1 vs bf16 | b8 vs bf16 | peak vs bf16 |')
     print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
@@ -231,6 +272,15 @@ def main(argv=None):
             checks.setdefault(m, {})['float32_greedy'] = g
             print(f"{m}: w4 in float32, int4_cpu vs fallback, 64 greedy tokens identical: {g['identical']} "
                   f"(first difference {g['first_difference']}; smallest top-2 logit gap {g['smallest_top2_gap']:.4f})")
+        if a.greedy_bf16 and 'w4' in configs:
+            cmd = [sys.executable, __file__, '--greedy-bf16-one', m, '--threads', str(a.threads), '--data-dir', a.data_dir, '--work', a.work]
+            r = subprocess.run(cmd + (['--attention', a.attention] if a.attention else []), capture_output=True, text=True, env=env)
+            if r.returncode: raise SystemExit(f'{m} greedy-bf16 failed:\n{r.stderr[-3000:]}')
+            g = json.loads(r.stdout.strip().splitlines()[-1])
+            checks.setdefault(m, {})['bfloat16_greedy'] = g
+            print(f"{m}: w4 in bfloat16, int4_avx512 vs fallback in float32 arithmetic, 64 greedy tokens identical: {g['identical']} "
+                  f"(first difference {g['first_difference']}, top-2 logit gaps just before it {g['top2_gap_before_difference']}; "
+                  f"smallest top-2 logit gap {g['smallest_top2_gap']:.4f})")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(dict(rows=rows, checks=checks, settings=vars(a)), indent=1))
     plot(rows, a.plot)

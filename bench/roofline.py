@@ -1,6 +1,6 @@
 """How fast can 4-bit decoding get on this CPU? A bound for any weight-only kernel, from measurements.
 
-    python bench/roofline.py [--model runs/tinyllama-random] [--checkpoint runs/generate/tinyllama-w4] [--threads 2]
+    python bench/roofline.py [--model runs/tinyllama-random] [--checkpoint runs/generate/tinyllama-w4] [--threads 2] [--attention quantease]
 
 For the bfloat16 model in transformers, at batch 1 and 8, one decode step (after a 64-token prompt per sequence) is
 timed as it is, and again with every linear layer replaced by a no-op that returns an empty output of the right shape:
@@ -10,7 +10,8 @@ in * out flops each), so a step cannot take less than the rest plus those flops 
 large bfloat16 matrix product (measured here, 2048 x 2048 x 5632), nor less than the rest plus the time to stream the
 4-bit weights at the best bandwidth seen (a bfloat16 matrix-vector product, or the 4-bit model's own batch-1 step). The table gives the measured step of
 bfloat16 and of the 4-bit checkpoint through `quantease.load` (kernel='auto'), that bound, and the largest speed-up
-over bfloat16 any 4-bit kernel could have.
+over bfloat16 any 4-bit kernel could have. `--attention quantease` runs both models' attention through
+`quantease.kernels.decode_attention`.
 """
 import argparse, json, time
 from pathlib import Path
@@ -47,6 +48,7 @@ def main(argv=None):
     p.add_argument('--checkpoint', default='runs/generate/tinyllama-w4')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--reps', type=int, default=24)
+    p.add_argument('--attention', default=None, help="both models' attention: transformers' default (sdpa) when not given, or 'quantease' (kernels.decode_attention)")
     p.add_argument('--out', default='runs/roofline.json')
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -62,7 +64,12 @@ def main(argv=None):
     bf = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16).eval()
     lins = {n: mod for n, mod in bf.named_modules() if isinstance(mod, nn.Linear)}
     macs = sum(l.in_features * l.out_features for l in lins.values())
-    q = load(a.checkpoint, dtype=torch.bfloat16, kernel='auto')
+    q = load(a.checkpoint, dtype=torch.bfloat16, kernel='auto', attention=a.attention)
+    if a.attention == 'quantease':
+        from quantease.kernels import use_decode_attention
+        use_decode_attention(bf)
+    from quantease.kernels import kernel_counts
+    kernels = ', '.join(f'{k} {v}' for k, v in kernel_counts(q).items())
     packed = memory_size(q)['linear'] + lins['lm_head'].weight.numel() * 2      # the 4-bit layers, and the bfloat16 head
     rows = []
     for b in (1, 8):
@@ -77,13 +84,14 @@ def main(argv=None):
         rows.append(dict(batch=b, bf16_ms=t_bf, w4_ms=t_q, rest_ms=t_rest, linear_gflop=flops / 1e9, bound_ms=bound,
                          w4_speedup=t_bf / t_q, best_speedup=t_bf / bound))
     print(f"{a.threads} threads; bfloat16 peak {peak / 1e9:.0f} GFLOP/s (2048x2048x5632 product); best bandwidth seen {bw / 1e9:.1f} GB/s; "
-          f"linear layers {macs / 1e6:.0f} M weights, 4-bit resident {packed / 2**20:.0f} MiB (lm_head in bfloat16)\n")
-    print('| batch | bf16 step ms | 4-bit step ms (int4 kernel) | 4-bit speed-up | step without linear layers ms | linear GFLOP | bound ms | best possible speed-up |')
+          f"linear layers {macs / 1e6:.0f} M weights, 4-bit resident {packed / 2**20:.0f} MiB (lm_head in bfloat16); kernels: {kernels}; attention {q.config._attn_implementation}\n")
+    print('| batch | bf16 step ms | 4-bit step ms | 4-bit speed-up | step without linear layers ms | linear GFLOP | bound ms | best possible speed-up |')
     print('|---|---|---|---|---|---|---|---|')
     for r in rows:
         print(f"| {r['batch']} | {r['bf16_ms']:.1f} | {r['w4_ms']:.1f} | {r['w4_speedup']:.2f} | {r['rest_ms']:.1f} | {r['linear_gflop']:.1f} | {r['bound_ms']:.1f} | {r['best_speedup']:.2f} |")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(dict(rows=rows, peak_flops=peak, bandwidth=bw, threads=a.threads), indent=1))
+    Path(a.out).write_text(json.dumps(dict(rows=rows, peak_flops=peak, bandwidth=bw, threads=a.threads, kernels=kernels,
+                                           attention=q.config._attn_implementation), indent=1))
 
 
 if __name__ == '__main__':

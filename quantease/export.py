@@ -733,10 +733,11 @@ def _map_embedding(model, t, dtype, device, config):
     model.set_input_embeddings(MappedEmbedding(t.mapped(key), dtype, emb.padding_idx))
     return True
 
-def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto', map_embedding=True):
+def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto', map_embedding=True, attention=None):
     """The model of a folder written by `save` (GPTQ or compressed-tensors) with `QuantLinear` layers; with `tokenizer`, (model, tokenizer or None).
     `kernel`: 'auto' (the fastest weight-only kernel that serves each layer, see `quantease.kernels`), a kernel's name, or None (the tiled fallback).
-    `map_embedding`: on the CPU, leave an untied input embedding in the file's map (`MappedEmbedding`): only the rows read become resident."""
+    `map_embedding`: on the CPU, leave an untied input embedding in the file's map (`MappedEmbedding`): only the rows read become resident.
+    `attention`: None keeps transformers' choice; 'quantease' decodes with `kernels.decode_attention`; any other name goes to `set_attn_implementation`."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     path = Path(path)
@@ -781,6 +782,10 @@ def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto', map_emb
     if left: raise QuantEaseError(f"{path} lacks tensors for {', '.join(left[:5])}")
     model.to(device).eval()
     if pick: model.quantease_kernels = pick.done()
+    if attention == 'quantease':
+        from quantease.kernels import use_decode_attention
+        use_decode_attention(model)
+    elif attention is not None: model.set_attn_implementation(attention)
     if not tokenizer: return model
     tok = None
     if any((path / f).exists() for f in ('tokenizer.json', 'tokenizer_config.json', 'tokenizer.model')):

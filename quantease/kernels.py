@@ -1,4 +1,4 @@
-"""Weight-only low-bit kernels for `QuantLinear`: torch's int4 and int8 matmuls where they serve a layer, chosen by measurement, and the tiled fallback everywhere else.
+"""Weight-only low-bit kernels for `QuantLinear`: torch's int4 and int8 matmuls and our bfloat16 dot-product int4 kernel where they serve a layer, chosen by measurement, and the tiled fallback everywhere else.
 
 Docs: https://quantease.github.io/quantease/kernels.html.md"""
 
@@ -6,16 +6,20 @@ Docs: https://quantease.github.io/quantease/kernels.html.md"""
 
 # %% auto #0
 __all__ = ['KERNELS', 'INNER_K_TILES', 'Kernel', 'register_kernel', 'get_kernel', 'group_order', 'ordered_codes',
-           'int4_scale_zero', 'int4_group', 'nibbles', 'nibble_sources', 'unshuffle', 'attach', 'detach', 'fastest',
-           'Picker', 'use_kernels', 'kernel_counts']
+           'int4_scale_zero', 'int4_group', 'nibbles', 'nibble_sources', 'unshuffle', 'cpu_flags', 'dot_kernel',
+           'dot_group', 'dot_codes', 'attach', 'detach', 'fastest', 'Picker', 'use_kernels', 'kernel_counts',
+           'decode_attention', 'use_decode_attention']
 
 # %% ../nbs/21_kernels.ipynb #3f4f89f8
-import math, time
+import ctypes, math, time
+import torch.nn.functional as F
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 import torch
 from .grid import QuantEaseError
 from .export import QuantLinear, unpack
+from .fast import compile_c
 
 # %% ../nbs/21_kernels.ipynb #b4b2b28a
 @dataclass(frozen=True)
@@ -177,6 +181,145 @@ register_kernel(Kernel('int4_cuda', 'cuda',
     lambda m: unshuffle(m.k_weight, _int4_cuda_convert, m.out_features, m.in_features, getattr(m, 'k_perm', None)),
     available=lambda: _op('_weight_int4pack_mm') is not None and torch.cuda.is_available()));
 
+# %% ../nbs/21_kernels.ipynb #015297f7
+_DOT_SOURCE = r'''
+#include <stdint.h>
+#include <immintrin.h>
+
+/* y[rows, 32 columns of one tile] for up to 8 rows (MB, a constant after inlining so the accumulators stay in registers). */
+static inline __attribute__((always_inline))
+void tile_rows(const uint16_t *x, int64_t K, const float *xs, int64_t G, int64_t gp, const uint8_t *w,
+               const uint16_t *sc, const uint8_t *zc, uint16_t *y, int64_t N, const int MB) {
+  const __m512i low = _mm512_set1_epi16(0x000F), b128 = _mm512_set1_epi16(0x4300);   /* bfloat16 128.0 */
+  const __m512 f128 = _mm512_set1_ps(128.f);
+  __m512 out[MB][2];
+  for (int m = 0; m < MB; ++m) out[m][0] = out[m][1] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < G; ++g) {
+    __m512 acc[MB][2];
+    for (int m = 0; m < MB; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    for (int64_t p = g * gp; p < (g + 1) * gp; ++p) {
+      const __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(w + p * 32)));
+      const __m512bh w0 = (__m512bh)_mm512_ternarylogic_epi32(v, low, b128, 0xEA);        /* (v & 15) | 0x4300 */
+      const __m512bh w1 = (__m512bh)_mm512_or_si512(_mm512_srli_epi16(v, 4), b128);       /* (v >> 4) | 0x4300 */
+      for (int m = 0; m < MB; ++m) {
+        const __m512bh b = (__m512bh)_mm512_set1_epi32(*(const int32_t *)(x + m * K + 2 * p));
+        acc[m][0] = _mm512_dpbf16_ps(acc[m][0], w0, b);
+        acc[m][1] = _mm512_dpbf16_ps(acc[m][1], w1, b);
+      }
+    }
+    const __m512 s0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + g * 32))),
+                 s1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + g * 32 + 16))),
+                 z0 = _mm512_add_ps(f128, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zc + g * 32))))),
+                 z1 = _mm512_add_ps(f128, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zc + g * 32 + 16)))));
+    for (int m = 0; m < MB; ++m) {
+      const __m512 t = _mm512_set1_ps(xs[m * G + g]);
+      out[m][0] = _mm512_fmadd_ps(_mm512_fnmadd_ps(z0, t, acc[m][0]), s0, out[m][0]);   /* s (acc - (128 + z) sum x) */
+      out[m][1] = _mm512_fmadd_ps(_mm512_fnmadd_ps(z1, t, acc[m][1]), s1, out[m][1]);
+    }
+  }
+  for (int m = 0; m < MB; ++m) {
+    _mm256_storeu_si256((__m256i *)(y + m * N), (__m256i)_mm512_cvtneps_pbh(out[m][0]));
+    _mm256_storeu_si256((__m256i *)(y + m * N + 16), (__m256i)_mm512_cvtneps_pbh(out[m][1]));
+  }
+}
+
+/* y [M, N] = x [M, K] times the packed layer, bfloat16 in and out; xs [M, G]: room for the group sums of x. */
+void qe_int4_bf16(const uint16_t *x, float *xs, const uint8_t *w, const uint16_t *sc, const uint8_t *zc, uint16_t *y,
+                  int64_t M, int64_t N, int64_t K, int64_t G, int nthreads) {
+  const int64_t tiles = N / 32, gk = K / G, gp = gk / 2, blocks = (M + 7) / 8;
+  #pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (int64_t r = 0; r < M * G; ++r) {
+    const uint16_t *xr = x + r * gk;
+    float s = 0.f;
+    for (int64_t k = 0; k < gk; ++k) { union { uint32_t u; float f; } v = { (uint32_t)xr[k] << 16 }; s += v.f; }
+    xs[r] = s;
+  }
+  #pragma omp parallel for num_threads(nthreads) schedule(static) collapse(2)
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t m0 = b * 8, rows = M - m0 < 8 ? M - m0 : 8;
+      const uint16_t *xb = x + m0 * K, *st = sc + t * G * 32;
+      const float *xsb = xs + m0 * G;
+      const uint8_t *wt = w + t * (K / 2) * 32, *zt = zc + t * G * 32;
+      uint16_t *yt = y + m0 * N + t * 32;
+      switch (rows) {
+        case 1: tile_rows(xb, K, xsb, G, gp, wt, st, zt, yt, N, 1); break;
+        case 2: tile_rows(xb, K, xsb, G, gp, wt, st, zt, yt, N, 2); break;
+        case 3: tile_rows(xb, K, xsb, G, gp, wt, st, zt, yt, N, 3); break;
+        case 4: tile_rows(xb, K, xsb, G, gp, wt, st, zt, yt, N, 4); break;
+        case 5: tile_rows(xb, K, xsb, G, gp, wt, st, zt, yt, N, 5); break;
+        case 6: tile_rows(xb, K, xsb, G, gp, wt, st, zt, yt, N, 6); break;
+        case 7: tile_rows(xb, K, xsb, G, gp, wt, st, zt, yt, N, 7); break;
+        default: tile_rows(xb, K, xsb, G, gp, wt, st, zt, yt, N, 8); break;
+      }
+    }
+}
+'''
+_DOT_FLAGS = ['-O3', '-march=native', '-fopenmp', '-shared', '-fPIC']
+_dot_lib = None
+
+def cpu_flags():
+    "The CPU's feature flags (Linux's /proc/cpuinfo; empty elsewhere)."
+    info = Path('/proc/cpuinfo')
+    line = next((l for l in info.read_text().splitlines() if l.startswith('flags')), '') if info.exists() else ''
+    return set(line.partition(':')[2].split())
+
+def dot_kernel():
+    "The compiled `int4_avx512` library (ctypes); None where the CPU lacks AVX512-BF16 or it cannot be built."
+    global _dot_lib
+    if _dot_lib is None:
+        lib = compile_c(_DOT_SOURCE, 'int4dot', _DOT_FLAGS) if {'avx512f', 'avx512bw', 'avx512_bf16'} <= cpu_flags() else None
+        if lib is not None:
+            lib.qe_int4_bf16.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 4 + [ctypes.c_int]
+            lib.qe_int4_bf16.restype = None
+        _dot_lib = lib or False
+    return _dot_lib or None
+
+# %% ../nbs/21_kernels.ipynb #fb7f2c58
+def dot_group(m):
+    "The group length `int4_avx512` sums over for layer `m`: the largest even divisor of its group (of `in` if per-channel) up to 256; None if none."
+    g = m.in_features // m.ngroups
+    return next((d for d in range(min(g, 256), 1, -1) if g % d == 0 and d % 2 == 0), None)
+
+def dot_codes(q):
+    "int32 codes [out, in] (out divisible by 32, in even) in `int4_avx512`'s layout: uint8 [out/32, in/2, 32]."
+    n, k = q.shape
+    t = q.view(n // 32, 2, 16, k // 2, 2).permute(0, 3, 1, 2, 4).reshape(n // 32, k // 2, 2, 32)   # tile, pair, half, byte
+    return (t[:, :, 0] | t[:, :, 1] << 4).to(torch.uint8).contiguous()
+
+def _dot_why_not(m, dtype):
+    if m.bits != 4: return f"{m.bits}-bit codes (it takes 4)"
+    if m.scales.device.type != 'cpu': return f"the layer is on {m.scales.device.type}"
+    if dtype != torch.bfloat16: return f"{str(dtype).replace('torch.', '')} activations (it takes bfloat16)"
+    if m.out_features % 32: return f"{m.out_features} outputs (needs a multiple of 32)"
+    if dot_group(m) is None: return f"groups of {m.in_features // m.ngroups} inputs (needs an even divisor up to 256)"
+    if group_order(m) is False: return "unequal activation-order groups"
+    if m.scales.dtype != torch.float16 and not torch.equal(m.scales.half().to(m.scales.dtype), m.scales): return "scales not exact in float16"
+    return None
+
+def _dot_prepare(m, dtype):
+    q, perm = ordered_codes(m)
+    n, G = m.out_features, m.in_features // dot_group(m)
+    rep = G // m.ngroups
+    tiled = lambda t: t.repeat_interleave(rep, 0).view(G, n // 32, 32).transpose(0, 1).contiguous()   # [G, out] -> [tile, G, 32]
+    t = {'k_weight': dot_codes(q), 'k_scale': tiled(m.scales.half()), 'k_zero': tiled(m.zeros.to(torch.uint8))}
+    if perm is not None: t['k_perm'] = perm
+    return t
+
+def _dot_run(m, x):
+    x = _gather(m, x).contiguous()
+    M, G = x.shape[0], m.k_scale.shape[1]
+    y = x.new_empty(M, m.out_features)
+    if M:
+        xs = torch.empty(M, G)
+        dot_kernel().qe_int4_bf16(x.data_ptr(), xs.data_ptr(), m.k_weight.data_ptr(), m.k_scale.data_ptr(), m.k_zero.data_ptr(),
+                                  y.data_ptr(), M, m.out_features, m.in_features, G, torch.get_num_threads())
+    return y
+
+register_kernel(Kernel('int4_avx512', 'cpu', _dot_why_not, _dot_prepare, _dot_run,
+    lambda m: unshuffle(m.k_weight, dot_codes, m.out_features, m.in_features, getattr(m, 'k_perm', None)),
+    available=lambda: dot_kernel() is not None));
+
 # %% ../nbs/21_kernels.ipynb #592fa106
 def _run(kernel, m, x):
     dt = m.k_dtype
@@ -225,16 +368,16 @@ def _median_time(f, x, reps=5):
         sync(); t = time.perf_counter(); f(x); sync(); ts.append(time.perf_counter() - t)
     return sorted(ts)[len(ts) // 2]
 
-def fastest(m, dtype, candidates):
-    "The fastest of `candidates` (kernels that fit `m`) and the fallback (None) at batch 1 for `m`'s key, measured once per process."
-    key = _key(m, dtype) + (tuple(k.name for k in candidates),)
+def fastest(m, dtype, candidates, batches=(1, 8)):
+    "The fastest of `candidates` (kernels that fit `m`) and the fallback (None) for `m`'s key, by the sum of median times at `batches` rows; measured once per process."
+    key = _key(m, dtype) + (tuple(k.name for k in candidates), batches)
     if key not in _CHOICE:
-        x = torch.randn(1, m.in_features, device=m.scales.device).to(dtype)
+        xs = [torch.randn(b, m.in_features, device=m.scales.device).to(dtype) for b in batches]
         with torch.inference_mode():
-            times = {None: _median_time(m.tiled, x)}
+            times = {None: sum(_median_time(m.tiled, x) for x in xs)}
             for k in candidates:
                 probe = SimpleNamespace(**k.prepare(m, dtype), in_features=m.in_features, out_features=m.out_features)
-                times[k.name] = _median_time(lambda x: k.run(probe, x), x)
+                times[k.name] = sum(_median_time(lambda x: k.run(probe, x), x) for x in xs)
                 del probe
         _CHOICE[key] = min(times, key=times.get)
     name = _CHOICE[key]
@@ -299,3 +442,24 @@ def kernel_counts(model):
             n = m.kernel.name if m.kernel is not None else 'tiled'
             out[n] = out.get(n, 0) + 1
     return out
+
+# %% ../nbs/21_kernels.ipynb #ceb49b94
+def decode_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kw):
+    "transformers attention: one query token per sequence as one attention call per key/value head over its query heads; anything else through sdpa."
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    b, h, q, d = query.shape
+    kvh = key.shape[1]
+    if q != 1 or dropout or h % kvh or any(kw.get(k) is not None for k in ('softcap', 's_aux', 'sinks', 'position_bias', 'sliding_window')):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kw)
+    mask = None if attention_mask is None else attention_mask[..., -key.shape[2]:]       # [b, 1, 1, T]: every query head alike
+    out = F.scaled_dot_product_attention(query.reshape(b, kvh, h // kvh, d), key, value, attn_mask=mask, scale=scaling)
+    return out.reshape(b, h, 1, value.shape[-1]).transpose(1, 2).contiguous(), None
+
+def use_decode_attention(model):
+    "Run `model`'s attention through `decode_attention` (registered with transformers as 'quantease'); returns the model."
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    AttentionInterface.register('quantease', decode_attention)
+    AttentionMaskInterface.register('quantease', sdpa_mask)
+    model.set_attn_implementation('quantease')
+    return model
