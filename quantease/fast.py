@@ -110,7 +110,7 @@ _built = {}
 
 def compile_c(source, stem, flags=_C_FLAGS):
     """`source` compiled with the C compiler (`$CC`, else cc) and loaded with ctypes, once per machine (cached under
-    `$QUANTEASE_CACHE/kernels`) and once per process; None if it cannot be (no compiler, a compile error, no writable cache).
+    `$QUANTEASE_CACHE/kernels`, keyed by the source, flags, compiler, CPU name and CPU features) and once per process; None if it cannot be (no compiler, a compile error, no writable cache).
     Built with `-march=native` for the CPU at hand; the library shares torch's OpenMP runtime (same soname), so its
     parallel loops use torch's thread pool rather than a second one."""
     memo = (stem, source, tuple(flags))
@@ -118,8 +118,9 @@ def compile_c(source, stem, flags=_C_FLAGS):
     _built[memo] = None
     cc = shutil.which(os.environ.get('CC', 'cc'))
     if cc is None: return None
-    cpu = next((l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')), '') if Path('/proc/cpuinfo').exists() else ''
-    key = hashlib.sha1('\n'.join([source, *flags, cc, platform.machine(), cpu]).encode()).hexdigest()[:16]
+    info = Path('/proc/cpuinfo').read_text().splitlines() if Path('/proc/cpuinfo').exists() else []
+    cpu = [next((l for l in info if l.startswith(k)), '') for k in ('model name', 'flags')]   # -march=native: a virtual CPU's name may hide its features
+    key = hashlib.sha1('\n'.join([source, *flags, cc, platform.machine(), *cpu]).encode()).hexdigest()[:16]
     cache = Path(os.environ.get('QUANTEASE_CACHE') or Path.home() / '.cache' / 'quantease').expanduser() / 'kernels'   # as models.cache_dir
     so = cache / f'{stem}-{key}.so'
     try:
