@@ -78,10 +78,8 @@ def one(model, config, a):
             from transformers import AutoModelForCausalLM, AutoTokenizer
             m, tok = AutoModelForCausalLM.from_pretrained(spec['source'], dtype=dtype).eval(), AutoTokenizer.from_pretrained(spec['source'])
         kernels = {}
-        if a.attention == 'quantease':
-            from quantease.kernels import use_decode_attention
-            use_decode_attention(m)
-        elif a.attention: m.set_attn_implementation(a.attention)
+        from quantease.kernels import set_attention
+        set_attention(m, a.attention)
     else:
         bits = int(config[1:].split('-')[0])
         m, tok = load(checkpoint(model, bits, a), dtype=torch.bfloat16, tokenizer=True, kernel=None if config.endswith('-tiled') else 'auto',
@@ -151,6 +149,17 @@ def greedy32(model, a, n=64):
                 smallest_top2_gap=min(gaps))
 
 
+def float32_fallback(m):
+    """Every `QuantLinear` of `m` on the tiled fallback computing in float32 (weights exact, float32 sums), its output
+    rounded once to the activation dtype: what `int4_avx512` computes, up to the order of its float32 sums. Returns `m`."""
+    from quantease.export import QuantLinear
+    from quantease.kernels import use_kernels
+    use_kernels(m, None)
+    for q in m.modules():
+        if isinstance(q, QuantLinear): q.tiled = lambda x, q=q: QuantLinear.tiled(q, x.float()).to(x.dtype)
+    return m
+
+
 def greedy_bf16(model, a, n=64):
     """64 greedy tokens of the w4 checkpoint in bfloat16 through int4_avx512 and through the fallback computing each
     layer in float32 (x @ W exact to float32, then rounded to bfloat16: what the kernel computes, up to the order of its
@@ -158,14 +167,11 @@ def greedy_bf16(model, a, n=64):
     import torch
     torch.set_num_threads(a.threads)
     from quantease.data import test_stream
-    from quantease.export import load, QuantLinear
-    from quantease.kernels import use_kernels
+    from quantease.export import load
     m, tok = load(checkpoint(model, 4, a), dtype=torch.bfloat16, tokenizer=True, kernel='int4_avx512', attention=a.attention)
     ids = test_stream('wikitext2', tok, a.data_dir)[0][None, :128]
     kern, gaps = greedy_tokens(m, ids, n)
-    use_kernels(m, None)
-    for q in m.modules():
-        if isinstance(q, QuantLinear): q.tiled = lambda x, q=q: QuantLinear.tiled(q, x.float()).to(x.dtype)
+    float32_fallback(m)
     ref, ref_gaps = greedy_tokens(m, ids, n)
     first = next((i for i, (u, v) in enumerate(zip(kern, ref)) if u != v), None)
     # toks[i] is chosen from the logits of step i - 1 (toks[0] from the prompt's): the top-2 gap behind a differing token

@@ -20,17 +20,16 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     from quantease.data import test_stream
     from quantease.evaluate import perplexity
-    from quantease.export import load, QuantLinear
+    from quantease.export import load
     from quantease.kernels import use_kernels, kernel_counts
+    from generate import float32_fallback          # bench/, beside this script
     m, tok = load(a.checkpoint, dtype=torch.bfloat16, tokenizer=True, kernel='int4_avx512')
     s = test_stream('wikitext2', tok, a.data_dir)[0][None]
     ppl = lambda model: float(perplexity(model, s, 2048, max_windows=4, progress=False))
     out = {'bf16 int4_avx512': (kernel_counts(m), ppl(m))}
     use_kernels(m, 'int4_cpu'); out['bf16 int4_cpu'] = (kernel_counts(m), ppl(m))
     use_kernels(m, None); out['bf16 tiled'] = (kernel_counts(m), ppl(m))
-    for q in m.modules():
-        if isinstance(q, QuantLinear): q.tiled = lambda x, q=q: QuantLinear.tiled(q, x.float()).to(x.dtype)
-    out['bf16 tiled, float32 arithmetic'] = ('tiled', ppl(m))
+    out['bf16 tiled, float32 arithmetic'] = ('tiled', ppl(float32_fallback(m)))
     del m
     out['float32 tiled (exact)'] = ('tiled', ppl(load(a.checkpoint, dtype=torch.float32, kernel=None)))
     for k, (kern, v) in out.items(): print(f'| {k} | {v:.4f} | {kern} |')

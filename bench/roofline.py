@@ -65,10 +65,8 @@ def main(argv=None):
     lins = {n: mod for n, mod in bf.named_modules() if isinstance(mod, nn.Linear)}
     macs = sum(l.in_features * l.out_features for l in lins.values())
     q = load(a.checkpoint, dtype=torch.bfloat16, kernel='auto', attention=a.attention)
-    if a.attention == 'quantease':
-        from quantease.kernels import use_decode_attention
-        use_decode_attention(bf)
-    from quantease.kernels import kernel_counts
+    from quantease.kernels import kernel_counts, set_attention
+    set_attention(bf, a.attention)
     kernels = ', '.join(f'{k} {v}' for k, v in kernel_counts(q).items())
     packed = memory_size(q)['linear'] + lins['lm_head'].weight.numel() * 2      # the 4-bit layers, and the bfloat16 head
     rows = []

@@ -782,10 +782,9 @@ def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto', map_emb
     if left: raise QuantEaseError(f"{path} lacks tensors for {', '.join(left[:5])}")
     model.to(device).eval()
     if pick: model.quantease_kernels = pick.done()
-    if attention == 'quantease':
-        from quantease.kernels import use_decode_attention
-        use_decode_attention(model)
-    elif attention is not None: model.set_attn_implementation(attention)
+    if attention is not None:
+        from quantease.kernels import set_attention
+        set_attention(model, attention)
     if not tokenizer: return model
     tok = None
     if any((path / f).exists() for f in ('tokenizer.json', 'tokenizer_config.json', 'tokenizer.model')):

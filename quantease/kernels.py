@@ -8,18 +8,17 @@ Docs: https://quantease.github.io/quantease/kernels.html.md"""
 __all__ = ['KERNELS', 'INNER_K_TILES', 'Kernel', 'register_kernel', 'get_kernel', 'group_order', 'ordered_codes',
            'int4_scale_zero', 'int4_group', 'nibbles', 'nibble_sources', 'unshuffle', 'cpu_flags', 'dot_kernel',
            'dot_group', 'dot_codes', 'attach', 'detach', 'fastest', 'Picker', 'use_kernels', 'kernel_counts',
-           'decode_attention', 'use_decode_attention']
+           'decode_attention', 'use_decode_attention', 'set_attention']
 
 # %% ../nbs/21_kernels.ipynb #3f4f89f8
 import ctypes, math, time
 import torch.nn.functional as F
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 import torch
 from .grid import QuantEaseError
 from .export import QuantLinear, unpack
-from .fast import compile_c
+from .fast import compile_c, cpu_info
 
 # %% ../nbs/21_kernels.ipynb #b4b2b28a
 @dataclass(frozen=True)
@@ -260,9 +259,7 @@ _dot_lib = None
 
 def cpu_flags():
     "The CPU's feature flags (Linux's /proc/cpuinfo; empty elsewhere)."
-    info = Path('/proc/cpuinfo')
-    line = next((l for l in info.read_text().splitlines() if l.startswith('flags')), '') if info.exists() else ''
-    return set(line.partition(':')[2].split())
+    return set(cpu_info()['flags'].partition(':')[2].split())
 
 def dot_kernel():
     "The compiled `int4_avx512` library (ctypes); None where the CPU lacks AVX512-BF16 or it cannot be built."
@@ -462,4 +459,10 @@ def use_decode_attention(model):
     AttentionInterface.register('quantease', decode_attention)
     AttentionMaskInterface.register('quantease', sdpa_mask)
     model.set_attn_implementation('quantease')
+    return model
+
+def set_attention(model, name):
+    "`model`'s attention by name: None leaves it, 'quantease' is `decode_attention`, any other goes to transformers' `set_attn_implementation`; returns the model."
+    if name == 'quantease': return use_decode_attention(model)
+    if name is not None: model.set_attn_implementation(name)
     return model
