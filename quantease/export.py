@@ -7,8 +7,8 @@ Docs: https://quantease.github.io/quantease/export.html.md"""
 
 # %% auto #0
 __all__ = ['PACK_BITS', 'FORMATS', 'QUANT_SUFFIXES', 'pack', 'unpack', 'storage_bits', 'QuantLinear', 'qlinear', 'Format',
-           'register_format', 'get_format', 'summary', 'save', 'CheckpointWriter', 'MappedEmbedding', 'load',
-           'disk_size', 'memory_size']
+           'register_format', 'get_format', 'layer_kind', 'summary', 'save', 'CheckpointWriter', 'MappedEmbedding',
+           'load', 'disk_size', 'memory_size']
 
 # %% ../nbs/14_export.ipynb #619870b7
 import copy, json, math, os, warnings
@@ -272,7 +272,7 @@ def _extra_tensors(name, m, dtype):
 # %% ../nbs/14_export.ipynb #7a4ab74d
 @dataclass(frozen=True)
 class Format:
-    "A checkpoint format: a quantized layer's tensors, the config that describes them, and how to read them back."
+    "A checkpoint format: a quantized layer's tensors, the config that describes them, how to read them back, and who serves what."
     name: str
     quant_method: str            # the quantization_config's quant_method that names it
     marker: str                  # the tensor suffix that marks a quantized layer
@@ -283,6 +283,7 @@ class Format:
     check: object = None         # check(name, qlinear, opts): raise QuantEaseError if the layer cannot be stored
     files: object = None         # files(qc) -> {extra file name: text}
     options: tuple = ()          # names of its `opts`
+    serves: object = None        # serves(summary) -> {consumer: None where it loads and runs the checkpoint, else why not}
 
 FORMATS = {}
 
@@ -295,19 +296,39 @@ def get_format(name):
     if name not in FORMATS: raise QuantEaseError(f"format must be one of {', '.join(FORMATS)}; got {name!r}")
     return FORMATS[name]
 
-def summary(qls, sym=None, ignore=()):
-    "What a quantization_config says about the quantized layers `qls` ({name: QuantLinear}): one setting for all, or an error."
-    def common(what, label):
-        vals = {what(m) for m in qls.values()}
+def layer_kind(m):
+    "What the checkpoint's config says about one `QuantLinear`: (bits, group size, natural group order, outliers, out, in)."
+    return (m.bits, m.groupsize, m.contiguous_groups, m.outlier_val is not None, m.out_features, m.in_features)
+
+def summary(kinds, sym, ignore=(), model=None):
+    """What a checkpoint's config says about its quantized layers, from `kinds` ({name: `layer_kind`}): one bits and
+    group size for all (else an error), symmetry, act-order, outliers, and the model facts consumers care about."""
+    def common(i, label):
+        vals = {k[i] for k in kinds.values()}
         if len(vals) > 1: raise QuantEaseError(f"quantized layers differ in {label} ({sorted(vals)}); one checkpoint needs one setting")
         return vals.pop()
-    return dict(bits=common(lambda m: m.bits, 'bits'), group_size=common(lambda m: m.groupsize, 'group size'),
-                sym=all(map(_is_sym, qls.values())) if sym is None else sym,
-                desc_act=not all(m.contiguous_groups for m in qls.values()), layers=sorted(qls), ignore=list(ignore))
+    modules = dict(model.named_modules()) if model is not None else {}
+    conv = [n for n in kinds if n in modules and linear_kind(modules[n]) is not None and linear_kind(modules[n]).transposed]
+    return dict(bits=common(0, 'bits'), group_size=common(1, 'group size'), sym=sym, desc_act=not all(k[2] for k in kinds.values()),
+                outliers=sorted(n for n, k in kinds.items() if k[3]), layers=sorted(kinds), ignore=list(ignore),
+                dims32=all(k[4] % 32 == 0 and k[5] % 32 == 0 for k in kinds.values()), conv1d=bool(conv),
+                model_type=getattr(getattr(model, 'config', None), 'model_type', None))
 
 def _natural_g_idx(cols, ngroups): return torch.arange(cols) // (cols // ngroups)
 
 def _nnz(t, name): return t[f'{name}.outlier_val'].numel() if f'{name}.outlier_val' in t else 0
+
+def _why(*pairs):
+    "The reasons whose condition holds, joined; None if none does."
+    why = [text for cond, text in pairs if cond and text]
+    return '; '.join(why) or None
+
+def _vllm_common(s):
+    "Why vLLM 0.32 on the CPU cannot serve a checkpoint whatever its format (its one int4 kernel, CPUWNA16), or None."
+    return _why((s['bits'] != 4, f"{s['bits']}-bit codes (its CPU kernel, CPUWNA16, takes 4-bit codes only)"),
+                (s['group_size'] > 0 and s['group_size'] % 2, f"odd group size {s['group_size']}"),
+                (not s['dims32'], "layer sizes that are not multiples of 32"),
+                (bool(s['outliers']), "the sparse outlier tensors (it refuses tensors it has no parameter for)"))
 
 # GPTQ
 def _gptq_tensors(name, m, opts):
@@ -330,25 +351,33 @@ def _from_gptq(t, name, out, inp, qc):
     if v1: z = (z + 1) & (2 ** bits - 1)
     gi = t.pop(f'{name}.g_idx', None)
     if gi is None: gi = _natural_g_idx(inp, sc.shape[0])
-    return m, {'qweight': qw, 'qzeros': pack(z, bits, dim=1), 'scales': sc.half(), 'g_idx': gi.to(torch.int32)}
+    return m, {'qweight': qw, 'qzeros': pack(z, bits, dim=1), 'scales': sc, 'g_idx': gi.to(torch.int32)}   # scales in the file's dtype
+
+def _gptq_serves(s):
+    vllm = _why((not s['sym'], "asymmetric zero points (its GPTQ path takes symmetric codes only)"),
+                (s['group_size'] not in (-1, 32, 64, 128), f"group size {s['group_size']} (it takes -1, 32, 64, 128)"),
+                (s['desc_act'] and s['group_size'] > 0, "activation-order groups (desc_act with groups; it no longer supports them)"),
+                (True, _vllm_common(s)))
+    hf = _why((bool(s['outliers']), "the sparse outlier tensors (it ignores them and runs the grid part alone)"))
+    return {'vllm': vllm, 'transformers': hf, 'quantease': None}
 
 register_format(Format('gptq', 'gptq', '.qweight', ('.qweight', '.qzeros', '.scales', '.g_idx'), _gptq_tensors, _gptq_config, _from_gptq,
-                       files=lambda qc: {'quantize_config.json': json.dumps(qc, indent=2)}, options=('checkpoint_format',)))
+                       files=lambda qc: {'quantize_config.json': json.dumps(qc, indent=2)}, options=('checkpoint_format',),
+                       serves=_gptq_serves))
 
 # compressed-tensors
 def _ct_check(name, m, opts):
     if not m.contiguous_groups:
-        raise QuantEaseError(f"layer {name} has an activation-order group index, which the compressed-tensors format cannot store; "
-                             "save with format='gptq' (or quantize with static groups)")
+        raise QuantEaseError(f"layer {name} has an activation-order group index, which the compressed-tensors format cannot store "
+                             "(compressed-tensors >= 0.20 and vLLM dropped actorder='group'); quantize with static groups "
+                             "(act-order with static_groups, llm-compressor's actorder='static'), or save with format='gptq'")
 
 def _ct_tensors(name, m, opts):
     t = {f'{name}.weight_packed': m.packed().T.contiguous(),       # the same bit stream, one row per output
          f'{name}.weight_scale': m.scales.T.contiguous(),
          f'{name}.weight_shape': torch.tensor([m.out_features, m.in_features])}
     if not opts.get('sym'):
-        zp = pack(m.zeros.T, m.bits, dim=0)                          # [ceil(out*b/32), groups]
-        if opts.get('zero_point', 'padded') == 'padded': zp = torch.cat([zp, zp.new_zeros(m.out_features - zp.shape[0], zp.shape[1])])
-        t[f'{name}.weight_zero_point'] = zp.contiguous()
+        t[f'{name}.weight_zero_point'] = pack(m.zeros.T, m.bits, dim=0).contiguous()   # [ceil(out*b/32), groups]: packed along outputs
     return t
 
 def _ct_config(s, opts):
@@ -376,13 +405,28 @@ def _from_ct(t, name, out, inp, qc):
     m = QuantLinear(inp, out, bits, ng, f'{name}.bias' in t, _nnz(t, name), device='meta')
     zp = t.pop(f'{name}.weight_zero_point', None)
     if sym or zp is None: z = torch.full((ng, out), 2 ** (bits - 1), dtype=torch.int32)
-    else: z = unpack(zp[:math.ceil(out * bits / 32)], bits, out, dim=0, dtype=torch.int32).T   # packed, or padded with zero rows
+    else: z = unpack(zp[:math.ceil(out * bits / 32)], bits, out, dim=0, dtype=torch.int32).T   # packed (older quantease: padded with zero rows)
     gi = t.pop(f'{name}.weight_g_idx', None)
     if gi is None: gi = _natural_g_idx(inp, ng)
-    return m, {'qweight': wp.T.contiguous(), 'qzeros': pack(z, bits, dim=1), 'scales': sc.T.half().contiguous(), 'g_idx': gi.to(torch.int32)}
+    return m, {'qweight': wp.T.contiguous(), 'qzeros': pack(z, bits, dim=1), 'scales': sc.T.contiguous(), 'g_idx': gi.to(torch.int32)}
+
+_INIT_READS_WEIGHT = {'falcon': 'models/falcon/modeling_falcon.py', 'gpt_bigcode': 'models/gpt_bigcode/modeling_gpt_bigcode.py'}
+_DEQUANTIZE = "load with quantization_config=CompressedTensorsConfig(dequantize=True), or with quantease.load"
+
+def _ct_serves(s):
+    hf = _why((not s['sym'], "asymmetric zero points: compressed-tensors 0.18 to 0.20 build the packed modules on the meta device "
+                             "without packing weight_zero_point (compressors/pack_quantized/base.py), so from_pretrained refuses "
+                             f"the packed tensor the format specifies; {_DEQUANTIZE}"),
+              (s['model_type'] in _INIT_READS_WEIGHT, f"the {s['model_type']} model's _init_weights "
+                                                      f"(transformers/{_INIT_READS_WEIGHT.get(s['model_type'])}) reads the weight "
+                                                      f"of a linear layer, which a packed module does not have; {_DEQUANTIZE}"),
+              (s['conv1d'], "Conv1D layers (GPT-2 style): compressed-tensors packs nn.Linear only, so from_pretrained leaves "
+                            "their weights uninitialised; load with quantease.load"),
+              (bool(s['outliers']), "the sparse outlier tensors (it ignores them and runs the grid part alone)"))
+    return {'vllm': _vllm_common(s), 'transformers': hf, 'quantease': None}
 
 register_format(Format('compressed-tensors', 'compressed-tensors', '.weight_packed', ('.weight_packed', '.weight_scale', '.weight_shape', '.weight_zero_point', '.weight_g_idx'),
-                       _ct_tensors, _ct_config, _from_ct, check=_ct_check, options=('zero_point',)))
+                       _ct_tensors, _ct_config, _from_ct, check=_ct_check, serves=_ct_serves))
 
 QUANT_SUFFIXES = tuple(dict.fromkeys(s for f in FORMATS.values() for s in f.suffixes)) + ('.outlier_crow', '.outlier_col', '.outlier_val')
 
@@ -446,6 +490,21 @@ def _gptq_choice(qls, checkpoint_format):
         warnings.warn("some zero points are 0, which GPTQ v1 readers other than quantease misread; checkpoint_format='gptq_v2' avoids it")
     return checkpoint_format
 
+def _describe(fmt, kinds, sym, model, opts, path):
+    """The `quantization_config` and the `quantease` note of a checkpoint whose quantized layers are `kinds`
+    ({name: `layer_kind`}); warns once, naming each consumer that cannot serve it and why."""
+    extra = {'version': _version(), 'format': fmt.name if kinds else None, 'quantized_layers': len(kinds)}
+    if not kinds: return None, extra
+    ignore = [n for n, m in model.named_modules() if linear_kind(m) is not None and n not in kinds]
+    s = summary(kinds, sym, ignore, model)
+    if s['outliers']: extra['outliers'] = _outliers_note(s['outliers'])
+    if fmt.serves:
+        extra['serving'] = fmt.serves(s)
+        refused = [f"{c}: {why}" for c, why in extra['serving'].items() if why]
+        if refused: warnings.warn(f"{path} ({fmt.name}, {s['bits']}-bit, {'sym' if s['sym'] else 'asym'}, group size "
+                                  f"{s['group_size']}) cannot be served by " + ' | '.join(refused), stacklevel=3)
+    return fmt.config(s, opts), extra
+
 def _finish_folder(model, path, fmt, qc, extra, dtype, tokenizer):
     "config.json (with the quantization config), the format's extra files, generation config and tokenizer."
     cfg = copy.deepcopy(model.config)
@@ -476,29 +535,25 @@ def _check_opts(fmt, opts):
     if bad: raise QuantEaseError(f"format {fmt.name} takes no option(s) {', '.join(bad)} (it takes: {', '.join(fmt.options) or 'none'})")
     if opts.get('checkpoint_format') not in (None, 'gptq', 'gptq_v2'):
         raise QuantEaseError(f"checkpoint_format must be 'gptq' or 'gptq_v2'; got {opts['checkpoint_format']!r}")
-    if opts.get('zero_point') not in (None, 'padded', 'packed'):
-        raise QuantEaseError(f"zero_point must be 'padded' or 'packed'; got {opts['zero_point']!r}")
 
 def save(model, results, tokenizer, path, format='gptq', dtype=torch.float16, max_shard_size=4 * 2 ** 30, **opts):
-    "Write a complete model folder (weights, config, generation config, tokenizer) with the quantized layers of `results` packed in `format`."
+    """Write a complete model folder (weights, config, generation config, tokenizer) with the quantized layers of `results`
+    packed in `format`; warns when a consumer (vLLM, transformers) cannot serve what it wrote, and records who can in
+    config.json's `quantease.serving`."""
     fmt = get_format(format)
     _check_opts(fmt, opts)
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     qls = _qlinears(model, results)
     tensors = _dense(model.state_dict(), tuple(f'{n}.' for n in qls), dtype)
-    qc, extra = None, {'version': _version(), 'format': format if qls else None, 'quantized_layers': len(qls)}
+    sym = all(map(_is_sym, qls.values()))
     if qls:
-        ignore = [n for n, m in model.named_modules() if linear_kind(m) is not None and n not in qls]
-        s = summary(qls, ignore=ignore)
         if format == 'gptq': opts['checkpoint_format'] = _gptq_choice(qls.values(), opts.get('checkpoint_format'))
-        opts['sym'] = s['sym']
+        opts['sym'] = sym
         for name, m in qls.items():
             if fmt.check: fmt.check(name, m, opts)
             tensors.update(fmt.tensors(name, m, opts))
             tensors.update(_extra_tensors(name, m, dtype))
-        qc = fmt.config(s, opts)
-        outl = [n for n, m in qls.items() if m.outlier_val is not None]
-        if outl: extra['outliers'] = _outliers_note(outl)
+    qc, extra = _describe(fmt, {n: layer_kind(m) for n, m in qls.items()}, sym, model, opts, path)
     _write_shards(tensors, path, max_shard_size)
     _finish_folder(model, path, fmt, qc, extra, dtype, tokenizer)
     return path
@@ -570,7 +625,7 @@ class CheckpointWriter(Hook):
             if self.opts.get('checkpoint_format') == 'gptq':
                 warnings.warn("some zero points are 0, which GPTQ v1 readers other than quantease misread; checkpoint_format='gptq_v2' avoids it")
             else: self.v2 = True         # from here on v2; the shards already written are converted at the end
-        self.kinds[name] = (m.bits, m.groupsize, m.contiguous_groups, m.outlier_val is not None)
+        self.kinds[name] = layer_kind(m)
         self.layers[name] = m
 
     def _opts(self, run):
@@ -611,17 +666,7 @@ class CheckpointWriter(Hook):
                 rest = {k: v for k, v in run.model.state_dict().items() if not k.startswith(run.path + '.')}
                 _write_file(_dense(rest, (), self.dtype), last)
             if self.fmt.name == 'gptq' and self.v2: self._to_v2()
-            kinds = list(self.kinds.values())
-            if {k[:2] for k in kinds} and len({k[:2] for k in kinds}) > 1:
-                raise QuantEaseError(f"quantized layers differ in bits or group size ({sorted({k[:2] for k in kinds})}); one checkpoint needs one setting")
-            qc, extra = None, {'version': _version(), 'format': self.fmt.name if kinds else None, 'quantized_layers': len(kinds)}
-            if kinds:
-                ignore = [name for name, m in run.model.named_modules() if linear_kind(m) is not None and name not in self.kinds]
-                s = dict(bits=kinds[0][0], group_size=kinds[0][1], sym=opts['sym'], desc_act=not all(k[2] for k in kinds),
-                         layers=sorted(self.kinds), ignore=ignore)
-                qc = self.fmt.config(s, opts)
-                outl = [name for name, k in self.kinds.items() if k[3]]
-                if outl: extra['outliers'] = _outliers_note(outl)
+            qc, extra = _describe(self.fmt, self.kinds, opts['sym'], run.model, opts, self.path)
             wmap, total = {}, 0
             for f in sorted(self.path.glob('model-*.safetensors')):
                 head, size = _header(f)

@@ -32,6 +32,19 @@ TINY = {
     'falcon':   dict(_TINY),
     'gpt_neox': dict(_TINY, intermediate_size=128),
     'gpt2':     dict(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=128),
+    'qwen3':    dict(_TINY, intermediate_size=128, num_key_value_heads=2, head_dim=16),
+    'gemma':    dict(_TINY, intermediate_size=128, num_key_value_heads=2, head_dim=16),
+    'gemma2':   dict(_TINY, intermediate_size=128, num_key_value_heads=2, head_dim=16, sliding_window=32),
+    'phi':      dict(_TINY, intermediate_size=128),
+    'gptj':     dict(vocab_size=128, n_embd=64, n_layer=2, n_head=4, rotary_dim=8, n_positions=128, bos_token_id=0, eos_token_id=0),
+    'gpt_bigcode': dict(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=128, bos_token_id=0, eos_token_id=0),
+    'mpt':      dict(vocab_size=128, d_model=64, n_layers=2, n_heads=4, max_seq_len=128),
+    # mixtures of experts: 4 experts, 2 active per token (Qwen2-MoE also has a shared expert)
+    'mixtral':  dict(_TINY, intermediate_size=128, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2, sliding_window=None),
+    'qwen2_moe': dict(_TINY, intermediate_size=128, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2,
+                      moe_intermediate_size=32, shared_expert_intermediate_size=64),
+    'qwen3_moe': dict(_TINY, intermediate_size=128, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2,
+                      moe_intermediate_size=32, head_dim=16),
 }
 
 def tiny_model(family, seed=0, **overrides):
