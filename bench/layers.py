@@ -114,12 +114,12 @@ def run_method(method, W, H, grid, sweeps, loop_sweeps, threads):
         k = loop_sweeps if (loop_sweeps and given.get('backend') == 'reference') else sweeps
         given['num_iter'] = k
         scale, approx = sweeps / k, k != sweeps
-    if 'threads' in takes and 'threads' not in given: given['threads'] = threads
     if 'backend' in takes and 'backend' not in given and W.device.type == 'cuda': given['backend'] = 'torch'
     opts = m.make(grid, **given)
     dev = W.device
+    from quantease.fast import num_threads
     sync(dev); t, cpu = time.perf_counter(), time.process_time()
-    q = m(W, H, grid, opts)
+    with num_threads(threads): q = m(W, H, grid, opts)     # threads: a run setting every method gets
     sync(dev)
     return q, (time.perf_counter() - t) * scale, (time.process_time() - cpu) * scale, approx
 

@@ -311,7 +311,7 @@ def summary(kinds, sym, ignore=(), model=None):
     conv = [n for n in kinds if n in modules and linear_kind(modules[n]) is not None and linear_kind(modules[n]).transposed]
     return dict(bits=common(0, 'bits'), group_size=common(1, 'group size'), sym=sym, desc_act=not all(k[2] for k in kinds.values()),
                 outliers=sorted(n for n, k in kinds.items() if k[3]), layers=sorted(kinds), ignore=list(ignore),
-                dims32=all(k[4] % 32 == 0 and k[5] % 32 == 0 for k in kinds.values()), conv1d=bool(conv),
+                dims32=all(k[4] % 32 == 0 and k[5] % 32 == 0 for k in kinds.values()), max_in=max(k[5] for k in kinds.values()), conv1d=bool(conv),
                 model_type=getattr(getattr(model, 'config', None), 'model_type', None))
 
 def _natural_g_idx(cols, ngroups): return torch.arange(cols) // (cols // ngroups)
@@ -358,7 +358,11 @@ def _gptq_serves(s):
                 (s['group_size'] not in (-1, 32, 64, 128), f"group size {s['group_size']} (it takes -1, 32, 64, 128)"),
                 (s['desc_act'] and s['group_size'] > 0, "activation-order groups (desc_act with groups; it no longer supports them)"),
                 (True, _vllm_common(s)))
-    hf = _why((bool(s['outliers']), "the sparse outlier tensors (it ignores them and runs the grid part alone)"))
+    # transformers reads GPTQ through optimum and GPTQModel; on the CPU GPTQModel 7.7 runs torch's int4 op, which takes
+    # groups of 32 to 256 inputs (a per-channel group is the whole input)
+    hf = _why((s['group_size'] == -1 and s['max_in'] > 256, "per-channel scales over more than 256 inputs: on the CPU "
+                                                            "GPTQModel (which transformers loads GPTQ with) takes groups of 32 to 256"),
+              (bool(s['outliers']), "the sparse outlier tensors (it ignores them and runs the grid part alone)"))
     return {'vllm': vllm, 'transformers': hf, 'quantease': None}
 
 register_format(Format('gptq', 'gptq', '.qweight', ('.qweight', '.qzeros', '.scales', '.g_idx'), _gptq_tensors, _gptq_config, _from_gptq,

@@ -160,6 +160,9 @@ def block_steps_c(C, P, Ht, R, S, maxq, start=0, threads=1, relax=0., box=True, 
     if not (C.stride(1) == P.stride(1) == R.stride(1) == S.stride(1) == 1 and C.stride(0) == P.stride(0) == R.stride(0)
             and S.stride(0) in (0, C.stride(0))):
         raise QuantEaseError("block_steps_c: C, P, R must share one row stride with contiguous rows, and S too (or be one broadcast row)")
+    ts = (C, P, Ht, R, S)
+    if C.dtype not in (torch.float32, torch.float64) or any(t.dtype != C.dtype or t.device.type != 'cpu' for t in ts):
+        raise QuantEaseError(f"block_steps_c: C, P, Ht, R, S must be CPU tensors of one dtype, float32 or float64; got {[str(t.dtype) for t in ts]}")
     Ht = Ht.contiguous()
     dW = torch.zeros(C.shape, dtype=C.dtype)
     f = lib.qe_steps_f64 if C.dtype == torch.float64 else lib.qe_steps_f32

@@ -12,6 +12,7 @@ import time
 import torch
 from .grid import Grid, Quantized, QuantEaseError, quantize, dequantize, all_finite
 from .hessian import Problem, prepare, relative_error, column_order
+from .fast import num_threads
 
 # %% ../nbs/03_obq_gptq.ipynb #1f699eca
 def obs_fix(w, Hinv, p, q):
@@ -56,15 +57,19 @@ def obq(W, H, grid=None, percdamp=0.01, outliers_first=True, act_first=0):
 
 # %% ../nbs/03_obq_gptq.ipynb #b1a1ede2
 def inverse_cholesky(H):
-    "Upper triangular R with H^-1 = R^T R, in H's dtype (float32 as GPTQ; float64 only where float32 fails)."
-    for dtype in (torch.float32, torch.float64):
-        L, info = torch.linalg.cholesky_ex(H.to(dtype))
-        if info: continue
-        Hinv = torch.cholesky_inverse(L)
-        del L                                    # two c x c matrices alive at a time, not three (127 MB each at c = 5632)
-        R, info = torch.linalg.cholesky_ex(Hinv, upper=True)
-        del Hinv
-        if not info and all_finite(R): return R.to(H.dtype)
+    """Upper triangular R with H^-1 = R^T R, in H's dtype (float32 as GPTQ; float64 only where float32 fails). On the
+    CPU its three LAPACK calls run on one thread: MKL's Cholesky and inverse split their work by the number of threads,
+    so their float32 results, and GPTQ's codes with them, would otherwise depend on it (they cost the same on 1 and 2
+    threads here: 7.2 s at c = 5632)."""
+    with num_threads(1 if H.device.type == 'cpu' else None):
+        for dtype in (torch.float32, torch.float64):
+            L, info = torch.linalg.cholesky_ex(H.to(dtype))
+            if info: continue
+            Hinv = torch.cholesky_inverse(L)
+            del L                                    # two c x c matrices alive at a time, not three (127 MB each at c = 5632)
+            R, info = torch.linalg.cholesky_ex(Hinv, upper=True)
+            del Hinv
+            if not info and all_finite(R): return R.to(H.dtype)
     raise QuantEaseError("Hessian is not positive definite after damping; raise percdamp")
 
 # %% ../nbs/03_obq_gptq.ipynb #37ae6211

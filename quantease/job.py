@@ -19,6 +19,7 @@ from .methods import METHODS, get_method, all_options
 from .models import load_model, model_folder, Streamed, BlockInputs, capture_inputs, calibration_samples, find_blocks, _dtype
 from .data import resolve_data_dir, calibration, test_stream
 from .pipeline import quantize_model, Hook, Activations, PLACES, plan, peak_rss, fault, _plain
+from .fast import num_threads
 from .distributed import Ranks, init_ranks
 from .evaluate import perplexity
 from .export import FORMATS, CheckpointWriter, disk_size, load as load_checkpoint
@@ -57,6 +58,8 @@ class Job:
     parallel: str = setting('auto', 'with several processes (torchrun): split a group by whole layers, by rows of a layer, or choose (auto)', ('auto', 'layers', 'rows'))
     data_dir: str | None = setting(None, 'local data directory (default: $QUANTEASE_DATA, else the hub)')
     device: str | None = setting(None, 'cuda, cuda:1, cpu (default: cuda if available, else cpu)')
+    threads: int | None = setting(None, "CPU threads for the whole run, every method (default: torch's setting)")
+    tf32: bool = setting(False, 'TF32 matrix products while solving on CUDA, every method')
     dtype: str = setting('float32', 'model dtype', DTYPES)
     eval_datasets: str = setting('wikitext2', "comma list of wikitext2, ptb, c4 or paths; 'none' skips")
     eval_windows: int | None = setting(None, 'evaluate only the first N windows (default: all)')
@@ -97,6 +100,7 @@ def check_job(args=None, **kw):
         m.make(Grid(bits=job.wbits, sym=job.sym, groupsize=job.groupsize), **job.options)   # types, values, the method's rules
     for k, lo in [('nsamples', 1), ('seqlen', 2)]:
         if getattr(job, k) < lo: raise QuantEaseError(f"{k} must be at least {lo}; got {getattr(job, k)}")
+    if job.threads is not None and job.threads < 1: raise QuantEaseError(f"threads must be at least 1; got {job.threads}")
     for k, lo in [('eval_windows', 1), ('eval_seqlen', 2), ('num_layers_to_quantize', 0), ('eval_limit', 1), ('eval_num_fewshot', 0)]:
         if getattr(job, k) is not None and getattr(job, k) < lo: raise QuantEaseError(f"{k} must be at least {lo}; got {getattr(job, k)}")
     for f in fields(Job):
@@ -261,8 +265,11 @@ def summary(out):
     return '\n'.join(lines)
 
 def run(args=None, log=print, progress=True, **kw):
-    "The main job (what `quantease quantize` runs); returns the results dict that is also saved."
+    "The main job (what `quantease quantize` runs), on `job.threads` CPU threads; returns the results dict that is also saved."
     job = check_job(args, **kw)
+    with num_threads(job.threads): return _run(job, log, progress)
+
+def _run(job, log, progress):
     ranks = init_ranks()
     ranks.same(json.dumps(asdict(job), sort_keys=True, default=str), 'settings')
     if not ranks.main: log, progress = None, False                # one voice: rank 0 prints, saves and evaluates
@@ -332,7 +339,7 @@ def run(args=None, log=print, progress=True, **kw):
                                        num_layers=job.num_layers_to_quantize, device=device, offload=job.offload_activations,
                                        offload_dtype=_offload_dtype(job), hooks=hooks, keep_results=False, start=start, inputs=inputs,
                                        compute_error=job.compute_quantization_recon_error, progress=progress, ranks=ranks,
-                                       parallel=job.parallel)
+                                       parallel=job.parallel, tf32=job.tf32)
             if previous:
                 report['layers'] = previous['layers'] + report['layers']; report['blocks'] = previous['blocks'] + report['blocks']
                 errs = [r['relative_error'] for r in report['layers'] if r['relative_error'] is not None]

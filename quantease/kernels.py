@@ -8,7 +8,7 @@ Docs: https://quantease.github.io/quantease/kernels.html.md"""
 __all__ = ['KERNELS', 'INNER_K_TILES', 'Kernel', 'register_kernel', 'get_kernel', 'group_order', 'ordered_codes',
            'int4_scale_zero', 'int4_group', 'nibbles', 'nibble_sources', 'unshuffle', 'cpu_flags', 'dot_kernel',
            'dot_group', 'dot_codes', 'attach', 'detach', 'fastest', 'Picker', 'use_kernels', 'kernel_counts',
-           'decode_attention', 'use_decode_attention', 'set_attention']
+           'decode_attention', 'decode_why_not', 'use_decode_attention', 'set_attention']
 
 # %% ../nbs/21_kernels.ipynb #3f4f89f8
 import ctypes, math, time
@@ -183,6 +183,7 @@ register_kernel(Kernel('int4_cuda', 'cuda',
 # %% ../nbs/21_kernels.ipynb #015297f7
 _DOT_SOURCE = r'''
 #include <stdint.h>
+#include <string.h>
 #include <immintrin.h>
 
 /* y[rows, 32 columns of one tile] for up to 8 rows (MB, a constant after inlining so the accumulators stay in registers). */
@@ -201,7 +202,8 @@ void tile_rows(const uint16_t *x, int64_t K, const float *xs, int64_t G, int64_t
       const __m512bh w0 = (__m512bh)_mm512_ternarylogic_epi32(v, low, b128, 0xEA);        /* (v & 15) | 0x4300 */
       const __m512bh w1 = (__m512bh)_mm512_or_si512(_mm512_srli_epi16(v, 4), b128);       /* (v >> 4) | 0x4300 */
       for (int m = 0; m < MB; ++m) {
-        const __m512bh b = (__m512bh)_mm512_set1_epi32(*(const int32_t *)(x + m * K + 2 * p));
+        int32_t pair; memcpy(&pair, x + m * K + 2 * p, sizeof pair);          /* two bfloat16 inputs, read as they are typed */
+        const __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
         acc[m][0] = _mm512_dpbf16_ps(acc[m][0], w0, b);
         acc[m][1] = _mm512_dpbf16_ps(acc[m][1], w1, b);
       }
@@ -303,12 +305,22 @@ def _dot_prepare(m, dtype):
     if perm is not None: t['k_perm'] = perm
     return t
 
+def _dot_check(m, x):
+    "The C kernel reads raw memory: every tensor it gets must have the dtype, size and layout it assumes (one clear error otherwise)."
+    want = dict(x=(x, torch.bfloat16), k_weight=(m.k_weight, torch.uint8), k_scale=(m.k_scale, torch.float16), k_zero=(m.k_zero, torch.uint8))
+    for name, (t, dt) in want.items():
+        if t.dtype != dt or t.device.type != 'cpu' or not t.is_contiguous():
+            raise QuantEaseError(f"int4_avx512: {name} must be a contiguous CPU tensor of {dt}; got {t.dtype} on {t.device}")
+    if x.shape[1] != m.in_features or m.k_weight.numel() * 2 != m.in_features * m.out_features:
+        raise QuantEaseError(f"int4_avx512: input of {x.shape[1]} features for a layer of {m.in_features} x {m.out_features}")
+
 def _dot_run(m, x):
     x = _gather(m, x).contiguous()
+    _dot_check(m, x)
     M, G = x.shape[0], m.k_scale.shape[1]
     y = x.new_empty(M, m.out_features)
     if M:
-        xs = torch.empty(M, G)
+        xs = torch.empty(M, G, dtype=torch.float32)       # the C code writes float32 group sums: never the default dtype
         dot_kernel().qe_int4_bf16(x.data_ptr(), xs.data_ptr(), m.k_weight.data_ptr(), m.k_scale.data_ptr(), m.k_zero.data_ptr(),
                                   y.data_ptr(), M, m.out_features, m.in_features, G, torch.get_num_threads())
     return y
@@ -441,19 +453,39 @@ def kernel_counts(model):
     return out
 
 # %% ../nbs/21_kernels.ipynb #ceb49b94
+def _single_query(query, key, attention_mask, dropout, kw):
+    "Does `decode_attention` take the regrouped path for this call: one query token, no dropout, grouped heads, one mask for all heads?"
+    h, kvh = query.shape[1], key.shape[1]
+    per_head = attention_mask is not None and attention_mask.dim() == 4 and attention_mask.shape[1] > 1
+    return query.shape[2] == 1 and not dropout and h % kvh == 0 and not per_head and \
+        not any(kw.get(k) is not None for k in ('softcap', 's_aux', 'sinks', 'position_bias', 'sliding_window'))
+
 def decode_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kw):
     "transformers attention: one query token per sequence as one attention call per key/value head over its query heads; anything else through sdpa."
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    b, h, q, d = query.shape
-    kvh = key.shape[1]
-    if q != 1 or dropout or h % kvh or any(kw.get(k) is not None for k in ('softcap', 's_aux', 'sinks', 'position_bias', 'sliding_window')):
+    if not _single_query(query, key, attention_mask, dropout, kw):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kw)
+    b, h, _, d = query.shape
+    kvh = key.shape[1]
     mask = None if attention_mask is None else attention_mask[..., -key.shape[2]:]       # [b, 1, 1, T]: every query head alike
     out = F.scaled_dot_product_attention(query.reshape(b, kvh, h // kvh, d), key, value, attn_mask=mask, scale=scaling)
     return out.reshape(b, h, 1, value.shape[-1]).transpose(1, 2).contiguous(), None
 
+def decode_why_not(model):
+    "Why `decode_attention` would not compute `model`'s attention exactly (None when it does)."
+    cfg = model.config
+    if any(n.endswith('.sinks') for n, _ in model.named_parameters()):
+        return "attention sinks (a learned logit per head, as in gpt-oss), which neither it nor sdpa computes"
+    if getattr(cfg, 'attn_logit_softcapping', None): return "soft-capped attention scores (as in Gemma 2)"
+    if getattr(cfg, 'sliding_window', None) and getattr(cfg, 'use_sliding_window', True):
+        return f"sliding-window attention (window {cfg.sliding_window})"
+    if getattr(cfg, 'alibi', False) or cfg.model_type in ('bloom', 'mpt'): return "ALiBi position biases"
+    return None
+
 def use_decode_attention(model):
-    "Run `model`'s attention through `decode_attention` (registered with transformers as 'quantease'); returns the model."
+    "Run `model`'s attention through `decode_attention` (registered with transformers as 'quantease'); returns the model. Refuses a model it is not exact for."
+    why = decode_why_not(model)
+    if why: raise QuantEaseError(f"attention='quantease' is not exact for this {model.config.model_type} model: {why}; keep transformers' attention")
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
     AttentionInterface.register('quantease', decode_attention)

@@ -129,8 +129,6 @@ class QuantEaseOptions:
     act_order: bool = option(False, "visit columns by decreasing H_jj (largest activations first)")
     block: int = option(128, "QuantEase: columns per block of a sweep (1: the per-column loop)")
     backend: str = option('auto', "QuantEase: sweep kernel (reference: the plain loop of the paper)", ('auto', 'reference') + BACKENDS)
-    threads: int | None = option(None, "CPU threads for the matrix products (default: torch's setting)")
-    tf32: bool = option(False, "TF32 matrix products on CUDA")
     refresh: int = option(10, "QuantEase: recompute P = H(W - Ŵ) exactly every N sweeps (0: never)")
     outlier: float = option(0., "quantease: fraction of weights kept in full precision (0.01 = 1%); spqr: outlier threshold")
     alpha: float = option(1.0, "outliers: step of the thresholding step, times 1/λmax(H)")

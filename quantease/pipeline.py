@@ -9,7 +9,7 @@ __all__ = ['PLACES', 'Activations', 'Hook', 'Phases', 'fault', 'trim', 'lean_hea
            'solve_group', 'quantize_model', 'make_report']
 
 # %% ../nbs/12_pipeline.ipynb #d360347d
-import ctypes, errno, json, math, os, resource, shutil, signal, tempfile, time, warnings
+import ctypes, errno, functools, json, math, os, resource, shutil, signal, tempfile, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict, is_dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .grid import Grid, QuantEaseError
 from .hessian import Hessian
 from .methods import get_method
+from .fast import num_threads, tf32_matmul
 from .distributed import Ranks, plan_group, solve_cost, row_splittable, merge_rows
 from .models import (Streamed, find_blocks, block_linears, fused_weights, sequential_groups, capture_inputs,
                               run_block, weight_of, set_weight, features, calibration_samples, BlockInputs, _Stop)
@@ -183,6 +184,11 @@ class Run:
     write_back: bool = True     # write the dequantized weights into the model (not for a streamed block nobody runs again)
     ranks: Ranks = field(default_factory=Ranks)   # the processes of the run (one, or torchrun's)
     parallel: str = 'auto'      # how a group's solving is split over ranks: auto, layers, rows
+    tf32: bool = False          # TF32 matrix products on CUDA while solving (a run setting, like threads and device)
+
+    def solve(self, W, H):
+        "The method's solver on one layer (or rows of it), with the run's TF32 setting applied and restored."
+        with tf32_matmul(self.tf32 and W.is_cuda): return self.method(W, H, self.grid, self.options)
 
     def note(self, what, nbytes):
         "Record the size of a resident component (the largest seen)."
@@ -271,7 +277,7 @@ def _solve_parallel(run, linears, hs):
     for name, rank, rows in tasks:
         if rank != run.ranks.rank: continue
         W = weight_of(linears[name])
-        with run.phases('solve'): q = run.method(W if rows is None else W[rows], H(name), run.grid, run.options)
+        with run.phases('solve'): q = run.solve(W if rows is None else W[rows], H(name))
         mine[(name, None if rows is None else rows.start)] = _cpu(q)
     with run.phases('gather'): got = {k: q for part in run.ranks.gather(mine) for k, q in part.items()}
     out = {}
@@ -288,7 +294,7 @@ def solve_group(run, linears, hs, prefix=''):
         W = weight_of(lin)
         if name in solved: q = solved[name]
         else:
-            with run.phases('solve'): q = run.method(W, None if hs[name] is None else hs[name].H, run.grid, run.options)
+            with run.phases('solve'): q = run.solve(W, None if hs[name] is None else hs[name].H)
         if run.write_back: set_weight(lin, q.weight)     # the next group's and block's inputs see the quantized layer
         rec = dict(name=prefix + name, shape=list(W.shape), relative_error=q.stats.get('relative_error'),
                    time=round(q.stats.get('time', 0.), 4), avg_bits=float(q.avg_bits()),
@@ -312,11 +318,20 @@ def _fire(hooks, point, *args):
 def _module_bytes(m):
     return sum(t.numel() * t.element_size() for t in list(m.parameters()) + list(m.buffers()) if t.device.type != 'meta')
 
+def _with_threads(f):
+    "`f` with a `threads` keyword: torch's CPU threads for the call (None: unchanged), restored afterwards."
+    @functools.wraps(f)
+    def run(*a, threads=None, **kw):
+        with num_threads(threads): return f(*a, **kw)
+    return run
+
+@_with_threads
 @torch.no_grad()
 def quantize_model(model, calib, method='quantease', grid=None, options=None, true_sequential=True, num_layers=None,
                    device=None, offload='device', offload_dtype=None, offload_folder=None, hooks=(), keep_results=True,
-                   start=0, inputs=None, compute_error=None, progress=True, ranks=None, parallel='auto', **option_kw):
-    "Quantize the linear layers of the first `num_layers` blocks (all by default) of `model` (in memory, or `Streamed`); returns (report, results)."
+                   start=0, inputs=None, compute_error=None, progress=True, ranks=None, parallel='auto', tf32=False, **option_kw):
+    """Quantize the linear layers of the first `num_layers` blocks (all by default) of `model` (in memory, or `Streamed`); returns (report, results).
+    Run settings every method takes: `threads` (torch's CPU threads for the run), `tf32` (TF32 products while solving on CUDA), `device`."""
     source = model if isinstance(model, Streamed) else None
     net = source.model if source else model
     grid = Grid() if grid is None else grid
@@ -324,7 +339,7 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     home = None if source else next(net.parameters()).device
     device = torch.device(device) if device is not None else (home or torch.device('cpu'))
     need_inputs = m.needs_hessian or bool(compute_error)
-    run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device), ranks=ranks or Ranks(), parallel=parallel)
+    run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device), ranks=ranks or Ranks(), parallel=parallel, tf32=tf32)
     run.write_back = source is None or need_inputs
     samples = calibration_samples(calib) if calib is not None else []
     local = run.ranks.samples(samples) if need_inputs else samples     # this rank's calibration windows
