@@ -6,7 +6,8 @@ Docs: https://quantease.github.io/quantease/job.html.md"""
 
 # %% auto #0
 __all__ = ['WBITS', 'DATASETS', 'DTYPES', 'OPTION_ALIASES', 'RESULT_SETTINGS', 'main_job', 'setting', 'Job', 'make_job',
-           'eval_names', 'check_job', 'fingerprint', 'Progress', 'environment', 'save_json', 'summary', 'run']
+           'eval_names', 'check_job', 'code_hash', 'weights_hash', 'effective_settings', 'fingerprint',
+           'fingerprint_diff', 'Progress', 'environment', 'save_json', 'summary', 'run']
 
 # %% ../nbs/19_job.ipynb #f5f090ed
 import hashlib, json, math, os, platform, shutil, signal, tempfile, time, warnings
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from .grid import Grid, QuantEaseError
 from .methods import METHODS, get_method, all_options
-from .models import load_model, model_folder, Streamed, BlockInputs, capture_inputs, calibration_samples, find_blocks, _dtype
+from .models import cache_dir, load_model, model_folder, Streamed, BlockInputs, capture_inputs, calibration_samples, find_blocks, _dtype
 from .data import resolve_data_dir, calibration, test_stream
 from .pipeline import quantize_model, Hook, Activations, PLACES, plan, peak_rss, fault, _plain
 from .fast import num_threads
@@ -124,19 +125,66 @@ RESULT_SETTINGS = ('model', 'dataset', 'wbits', 'groupsize', 'sym', 'nsamples', 
                    'quantization_method', 'num_layers_to_quantize', 'compute_quantization_recon_error', 'save_format',
                    'offload_dtype', 'dtype', 'options')
 
-def fingerprint(job, folder, calib, device, world=1):
-    "sha256 of what makes a run's result: model (config and tensor headers), calibration tokens, settings, device type, library version."
+def code_hash(package=None):
+    "sha256 of quantease's own source files (or those of folder `package`): the code that computes the codes and writes the checkpoint (a version number is not enough)."
     import quantease
     h = hashlib.sha256()
-    folder = Path(folder)
-    h.update((folder / 'config.json').read_bytes() if (folder / 'config.json').exists() else b'')
-    for f in sorted(folder.glob('*.safetensors')):
-        with open(f, 'rb') as fh: h.update(fh.read(8 + int.from_bytes(fh.read(8), 'little')))
-        h.update(str(f.stat().st_size).encode())
-    h.update(calib.numpy().tobytes())
-    h.update(json.dumps({k: getattr(job, k) for k in RESULT_SETTINGS}, sort_keys=True, default=str).encode())
-    h.update(f"{torch.device(device).type} {quantease.__version__} ranks={world}".encode())
-    return h.hexdigest()[:32]
+    for f in sorted(Path(package or Path(quantease.__file__).parent).glob('*.py')):
+        h.update(f.name.encode()); h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+def weights_hash(folder):
+    """sha256 of a model folder's config and every byte of its tensor files, read in chunks. Cached by each file's path,
+    size and modification time (under `models.cache_dir('fingerprints')`), so a rerun does not read the weights again."""
+    folder = Path(folder).resolve()
+    index_file = cache_dir('fingerprints') / 'files.json'
+    try: index = json.loads(index_file.read_text())
+    except (OSError, ValueError): index = {}
+    h = hashlib.sha256((folder / 'config.json').read_bytes() if (folder / 'config.json').exists() else b'')
+    changed = False
+    for f in sorted(folder.glob('*.safetensors')) + sorted(folder.glob('*.gguf')):
+        st = f.stat()
+        key = f'{f}|{st.st_size}|{st.st_mtime_ns}'
+        if key not in index:
+            fh_ = hashlib.sha256()
+            with open(f, 'rb') as fh:
+                for chunk in iter(lambda: fh.read(1 << 24), b''): fh_.update(chunk)
+            index[key], changed = fh_.hexdigest(), True
+        h.update(f.name.encode()); h.update(index[key].encode())
+    if changed:
+        try: _atomic_json(index, index_file)
+        except OSError: pass                              # no cache: the next run reads the weights again
+    return h.hexdigest()[:16]
+
+def effective_settings(job):
+    "The settings that make a run's result, with every default filled in (method options included)."
+    out = {k: getattr(job, k) for k in RESULT_SETTINGS if k != 'options'}
+    if job.wbits != 16:
+        opts = get_method(job.quantization_method).make(Grid(bits=job.wbits, sym=job.sym, groupsize=job.groupsize), **job.options)
+        out['options'] = asdict(opts)
+    return json.loads(json.dumps(out, default=str))
+
+def fingerprint(job, folder, calib, device, world=1):
+    """What makes a run's result, part by part: quantease's code, torch and transformers, the model's weights, the
+    calibration tokens, the effective settings (defaults included), the device type and the number of ranks."""
+    import transformers
+    return dict(code=code_hash(), versions=f'torch {torch.__version__}, transformers {transformers.__version__}',
+                model=weights_hash(folder), calibration=hashlib.sha256(calib.numpy().tobytes()).hexdigest()[:16],
+                settings=effective_settings(job), device=torch.device(device).type, ranks=world)
+
+_PARTS = dict(code="quantease's code", versions='torch or transformers', model="the model's weights", calibration='the calibration tokens',
+              device='the device', ranks='the number of processes')
+
+def fingerprint_diff(old, new):
+    "What differs between two fingerprints, in words ('' when they are the same)."
+    if not isinstance(old, dict): return 'it was written by an earlier version of quantease'
+    parts = [_PARTS[k] for k in _PARTS if old.get(k) != new.get(k)]
+    a, b = old.get('settings', {}), new.get('settings', {})
+    flat = lambda d: {**{k: v for k, v in d.items() if k != 'options'}, **d.get('options', {})}
+    fa, fb = flat(a), flat(b)
+    settings = [f'{k} {fa.get(k)} -> {fb.get(k)}' for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+    if settings: parts.append('settings (' + ', '.join(settings[:4]) + (', ...' if len(settings) > 4 else '') + ')')
+    return ', '.join(parts)
 
 def _atomic_json(obj, dest):
     dest = Path(dest)
@@ -305,9 +353,10 @@ def _run(job, log, progress):
             fp = fingerprint(job, folder, calib, device, ranks.world)
             prog = Progress(job.save, fp=fp, ranks=ranks)
             state = prog.read()
-            if state is not None and (job.overwrite or state.get('fingerprint') != fp):
+            differs = fingerprint_diff(state.get('fingerprint'), fp) if state is not None else ''
+            if state is not None and (job.overwrite or differs):
                 if not job.overwrite:
-                    raise QuantEaseError(f"{job.save} holds another run (different model, data or settings); use --overwrite to start "
+                    raise QuantEaseError(f"{job.save} holds another run, which differs in {differs}; use --overwrite to start "
                                          "over there, or choose another --save directory")
                 ranks.barrier()
                 if ranks.main:
