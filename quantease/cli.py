@@ -72,13 +72,15 @@ def parser():
 def main(argv=None):
     "Entry point of the `quantease` command."
     args = parser().parse_args(argv)
+    failed = True
     try:
         if args.command == 'quantize': run(args)
         elif args.command == 'eval': run_eval(args)
+        failed = False
     except QuantEaseError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
-    finally: leave_ranks()       # before the interpreter's teardown, which gloo's threads do not survive
+    finally: leave_ranks(failed)   # before the interpreter's teardown, which gloo's threads do not survive; a failed rank aborts

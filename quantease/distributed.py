@@ -31,9 +31,17 @@ class Ranks:
             raise QuantEaseError(f"{len(items)} calibration windows cannot be split over {self.world} processes (each needs one at least)")
         return items[self.rank::self.world]
 
+    def _collective(self, what, f, *a):
+        "Run collective `f`; a peer that died or stopped turns into one clear error on every rank still alive."
+        try: return f(*a)
+        except (RuntimeError, dist.DistError) as e:
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise QuantEaseError(f"rank {self.rank} of {self.world} lost the other processes of this run during {what} ({first}); "
+                                 "see the failing rank's log; what was committed is kept: rerun the same command to resume") from None
+
     def sum_(self, t):
         "Sum `t` over the ranks, in place."
-        if self.active: dist.all_reduce(t)
+        if self.active: self._collective('a sum', dist.all_reduce, t)
         return t
 
     def sum_int(self, n):
@@ -44,11 +52,11 @@ class Ranks:
         "`obj` of every rank, in rank order."
         if not self.active: return [obj]
         out = [None] * self.world
-        dist.all_gather_object(out, obj)
+        self._collective('a gather', dist.all_gather_object, out, obj)
         return out
 
     def barrier(self):
-        if self.active: dist.barrier()
+        if self.active: self._collective('a barrier', dist.barrier)
 
     def same(self, value, what):
         "Stop every rank with one line if `value` is not the same on all of them."
@@ -57,19 +65,28 @@ class Ranks:
             bad = [r for r, v in enumerate(vals) if v != vals[0]]
             raise QuantEaseError(f"the {self.world} processes were started with different {what} (rank(s) {', '.join(map(str, bad))} differ from rank 0)")
 
-def init_ranks(backend=None, timeout_s=1800):
-    "`Ranks` from torchrun's environment, joining the process group (gloo on CPU, NCCL on CUDA); one process without it."
+def init_ranks(backend=None, timeout_s=None):
+    """`Ranks` from torchrun's environment, joining the process group (gloo on CPU, NCCL on CUDA); one process without it.
+    `timeout_s` (default `$QUANTEASE_DIST_TIMEOUT`, else 1800): how long a collective waits for the slowest rank, which
+    may be solving a large layer while the others wait."""
     world = int(os.environ.get('WORLD_SIZE', '1'))
     if world <= 1: return Ranks()
     if not dist.is_initialized():
+        timeout_s = timeout_s or float(os.environ.get('QUANTEASE_DIST_TIMEOUT', 1800))
         cuda = torch.cuda.is_available()
         if cuda: torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
         dist.init_process_group(backend or ('nccl' if cuda else 'gloo'), timeout=datetime.timedelta(seconds=timeout_s))
     return Ranks(dist.get_rank(), dist.get_world_size())
 
-def leave_ranks():
-    "Leave the process group, if this process joined one: a process that exits inside one can abort in gloo's teardown."
-    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+def leave_ranks(failed=False):
+    """Leave the process group, if this process joined one: a process that exits inside one can abort in gloo's
+    teardown. `failed`: this rank stops on an error, so abort the group rather than wait in a collective teardown (NCCL
+    would otherwise hold the others until their timeout; gloo's peers see the closed connection at once)."""
+    if not (dist.is_available() and dist.is_initialized()): return
+    if failed and hasattr(dist.distributed_c10d, '_abort_process_group'):
+        try: dist.distributed_c10d._abort_process_group(); return
+        except Exception: pass
+    dist.destroy_process_group()
 
 # %% ../nbs/20_distributed.ipynb #576b6719
 MIN_SPLIT = 2e10      # flops below which splitting a layer by rows is not worth gathering its pieces

@@ -7,7 +7,7 @@ Docs: https://quantease.github.io/quantease/job.html.md"""
 # %% auto #0
 __all__ = ['WBITS', 'DATASETS', 'DTYPES', 'OPTION_ALIASES', 'RESULT_SETTINGS', 'main_job', 'setting', 'Job', 'make_job',
            'eval_names', 'check_job', 'code_hash', 'weights_hash', 'effective_settings', 'fingerprint',
-           'fingerprint_diff', 'Progress', 'environment', 'save_json', 'summary', 'run']
+           'fingerprint_diff', 'Progress', 'environment', 'save_json', 'working_set', 'summary', 'run']
 
 # %% ../nbs/19_job.ipynb #f5f090ed
 import hashlib, json, math, os, platform, shutil, signal, tempfile, time, warnings
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from .grid import Grid, QuantEaseError
 from .methods import METHODS, get_method, all_options
-from .models import cache_dir, load_model, model_folder, Streamed, BlockInputs, capture_inputs, calibration_samples, find_blocks, _dtype
+from .models import cache_dir, load_model, model_folder, Streamed, BlockInputs, capture_inputs, calibration_samples, find_blocks, _dtype, _header
 from .data import resolve_data_dir, calibration, test_stream
 from .pipeline import quantize_model, Hook, Activations, PLACES, plan, peak_rss, fault, _plain
 from .fast import num_threads
@@ -53,7 +53,7 @@ class Job:
     save: str | None = setting(None, 'a .json path for the results, or a directory that gets the checkpoint, results.json and resume state')
     save_format: str = setting('compressed-tensors', 'checkpoint format when --save is a directory (none: results only)', tuple(FORMATS) + ('none',))
     overwrite: bool = setting(False, 'start over in the --save directory, even if it holds this run or another one')
-    stream: bool | None = setting(None, 'read the model block by block from its folder (default: when it is larger than a quarter of the memory)')
+    stream: bool | None = setting(None, 'read the model block by block from its folder (default: when holding it whole, in --dtype, with the activations, would take over half the available memory)')
     offload_activations: str = setting('device', 'where the activations between blocks live', PLACES)
     offload_dtype: str | None = setting(None, 'store the activations in this dtype (e.g. bfloat16)', DTYPES)
     parallel: str = setting('auto', 'with several processes (torchrun): split a group by whole layers, by rows of a layer, or choose (auto)', ('auto', 'layers', 'rows'))
@@ -277,11 +277,25 @@ def _memory_available():
     except OSError: pass
     return None
 
+def working_set(job, folder):
+    """Bytes a run holds when the model is loaded whole (not streamed): every weight in the job's dtype (a bfloat16
+    checkpoint doubles in float32), plus what the pipeline adds (the calibration activations, the largest group's
+    Hessian, the solver's workspace: `memory.pipeline_budget`)."""
+    from transformers import AutoConfig
+    from quantease.memory import pipeline_budget
+    width = torch.tensor([], dtype=_dtype(job.dtype)).element_size()
+    weights = 0
+    for f in Path(folder).glob('*.safetensors'):
+        weights += sum(math.prod(v['shape']) for k, v in _header(f)[0].items() if k != '__metadata__') * width
+    try: budget = pipeline_budget(AutoConfig.from_pretrained(folder), job.nsamples, job.seqlen, job.quantization_method, width, width)
+    except Exception: budget = dict(activations=0, hessians=0, workspace=0)   # a config the memory model does not know: weights only
+    return weights + budget['activations'] + budget['hessians'] + budget['workspace']
+
 def _should_stream(job, folder):
+    "Stream when asked to, or by default when the in-memory working set would take more than half the available memory."
     if job.stream is not None: return job.stream
-    size = sum(f.stat().st_size for f in Path(folder).glob('*.safetensors'))
     avail = _memory_available()
-    return avail is not None and size > avail / 4
+    return avail is not None and working_set(job, folder) > avail / 2
 
 def summary(out):
     "A few lines a person reads at the end of a run."

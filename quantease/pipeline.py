@@ -299,7 +299,7 @@ def solve_group(run, linears, hs, prefix=''):
         rec = dict(name=prefix + name, shape=list(W.shape), relative_error=q.stats.get('relative_error'),
                    time=round(q.stats.get('time', 0.), 4), avg_bits=float(q.avg_bits()),
                    objective=_plain(q.stats['objective']) if 'objective' in q.stats else None,
-                   **{k: _plain(q.stats[k]) for k in run.method.stats if k in q.stats})
+                   **{k: _plain(q.stats[k]) for k in run.method.stats + ('row_pieces',) if k in q.stats})
         results[prefix + name] = q
         records.append(rec)
         trim()
