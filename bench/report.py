@@ -1,113 +1,245 @@
-"""Tables and plots from the results JSON files of `bench/queue.sh bench/table.txt runs/table`.
+"""The README's (and the notebooks' front page's) results, generated from the committed files under `results/`.
 
-    python bench/report.py runs/table            # prints markdown tables, writes summary.json and PNGs into the folder
+    python bench/report.py collect runs/table results/table    # keep the small part of finished runs (with provenance)
+    python bench/report.py readme                              # fill nbs/index.ipynb's tables and values, write README.md
+    python bench/report.py readme --check                      # CI: exit 1 if either would change
+    python bench/report.py tables                              # print every table
 
-Tables: (1) WikiText-2 perplexity of rtn / gptq / quantease at 3 and 4 bits, per channel and groups of 64, with
-quantization time; (2) every method per channel: WikiText-2 / PTB / C4 perplexity, average bits, mean layer error;
-(3) perplexity and LAMBADA for the unquantized model, 8-bit rtn and rtn / gptq / quantease at 4, 3 and 2 bits.
+Runs: `bench/queue.sh bench/table.txt runs/table` (and tasks.txt, seeds.txt) writes one results JSON per
+`quantease quantize` command and stamps it with its provenance (`bench/provenance.py`: command, commit, machine, CPU
+flags, threads, date). `collect` keeps what the tables need (settings, perplexities, task scores, times, memory, the
+per-layer errors) under `results/<set>/<name>.json`, a few KB each; a run without provenance is refused.
+
+In `nbs/index.ipynb`, a table is the text between `<!-- results:NAME -->` and `<!-- /results -->`, and a value in the
+prose is the text between `<!--v:KEY-->` and `<!--/v-->` (KEY as in `value`): `readme` replaces both with what the
+results say, so no figure is typed by hand. Each table ends with where its rows come from (commits, machine, dates).
 """
-import argparse, json, math
+import argparse, json, math, re, subprocess, sys
 from pathlib import Path
-from quantease.plots import summarize, plot_tradeoff, plot_layer_errors
 
-def load(folder):
-    "name -> (summary record, raw results) for every finished run in `folder`."
-    runs = {}
-    for f in sorted(Path(folder).glob('*.json')):
-        if f.name == 'summary.json': continue
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / 'results'
+INDEX = ROOT / 'nbs' / 'index.ipynb'
+DATASETS = ('wikitext2', 'ptb', 'c4')
+
+
+# ----------------------------------------------------------------------------- collect
+def condense(r, name):
+    "The part of a `quantease quantize` results dict the tables use."
+    q = r.get('quantization') or {}
+    keep_q = {k: q[k] for k in ('settings', 'avg_bits', 'mean_relative_error', 'time', 'phases', 'memory') if k in q}
+    if q.get('layers'): keep_q['layers'] = [dict(name=l['name'], relative_error=l['relative_error']) for l in q['layers']]
+    tasks = {t: {k: v for k, v in m.items() if k in ('acc', 'acc_stderr', 'acc_norm', 'acc_norm_stderr', 'ppl', 'n', 'num_fewshot', 'seconds')}
+             for t, m in r.get('tasks', {}).items()}
+    return dict(name=name, provenance=r['provenance'], job=r['job'], env=r.get('env'), quantization=keep_q or None,
+                eval={k: {kk: v[kk] for kk in ('ppl', 'windows', 'total_windows', 'seqlen') if kk in v} for k, v in r.get('eval', {}).items()},
+                tasks=tasks, times=r.get('times'), peak_rss=r.get('peak_rss'))
+
+
+def collect(src, dest):
+    "Condense every finished, stamped run of folder `src` into `dest`."
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in sorted(Path(src).glob('*.json')):
         r = json.loads(f.read_text())
-        if 'eval' not in r or not r['eval']: continue          # still quantizing: no perplexity yet
-        runs[f.stem] = (summarize(f), r)
-    return runs
+        if not r.get('eval') and not r.get('tasks'): continue             # still running
+        if 'provenance' not in r: raise SystemExit(f'{f}: no provenance (run it through bench/queue.sh)')
+        (dest / f.name).write_text(json.dumps(condense(r, f.stem), indent=1) + '\n')
+        n += 1
+    print(f'{n} results into {dest}')
+
+
+# ----------------------------------------------------------------------------- reading
+def runs(kind):
+    "name -> condensed results of `results/<kind>`."
+    d = RESULTS / kind
+    return {f.stem: json.loads(f.read_text()) for f in sorted(d.glob('*.json'))} if d.exists() else {}
+
+
+def ppl(r, ds):
+    return (r or {}).get('eval', {}).get(ds, {}).get('ppl')
+
 
 def fmt(v, nd=2):
     if v is None: return '-'
-    if v >= 1e4: return f'{v:.2e}'
+    if isinstance(v, str): return v
+    if abs(v) >= 1e4: return f'{v:.2e}'
     return f'{v:.{nd}f}'
 
-def ppl(runs, name, ds):
-    return runs[name][0]['ppl'].get(ds) if name in runs else None
-
-def label(s, name):
-    "Row label: the unquantized run's own, else method and bits (the 1.58-bit rows say which ternary grid)."
-    if name == 'fp16': return s['label']
-    if s['bits'] == 1.58:
-        return ('ternary: gptq_quantease, searched scale' if s['method'] == 'ternary' else f"{s['method']}, absmean") + ' 1.58-bit'
-    return f"{s['method']} {s['bits']:g}-bit"
-
-def qtime(runs, name):
-    r = runs.get(name)
-    return r[1]['times'].get('quantize') if r else None
 
 def markdown(header, rows):
-    "A markdown table from column names and rows of cells."
     line = lambda cells: '| ' + ' | '.join(map(str, cells)) + ' |'
     return '\n'.join([line(header), '|' + '---|' * len(header), *map(line, rows)])
 
-def table_main(runs):
-    "rtn / gptq / quantease x 3, 4 bits x per-channel, g64: WikiText-2 perplexity and quantization time."
-    fp = ppl(runs, 'fp16', 'wikitext2')
-    rows = [['unquantized (fp32)', 16, fmt(fp), fmt(fp), '-']]
+
+def cpu_words(m):
+    flags = m.get('flags', [])
+    isa = 'AVX512-BF16' if 'avx512_bf16' in flags else 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'no AVX2'
+    return f"{m.get('cpu', '?')} ({isa})"
+
+
+def source(rs, folder):
+    "Where the rows of a table come from: the results folder, commits, machine, threads and dates."
+    provs = [r['provenance'] for r in rs if r and 'provenance' in r]
+    if not provs: return ''
+    commits = sorted({p['commit'][:7] + ('+dirty' if p['commit'].endswith('+dirty') else '') for p in provs})
+    machines = sorted({cpu_words(p['machine']) for p in provs})
+    threads = sorted({str(p.get('threads') or p['machine'].get('torch_threads')) for p in provs})
+    dates = sorted({p['date'][:10] for p in provs})
+    return (f"\n\n<sub>From `{folder}` ({len(provs)} runs): commit {', '.join(commits)}; {'; '.join(machines)}, "
+            f"{'/'.join(threads)} thread(s) per run; {dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''}.</sub>")
+
+
+# ----------------------------------------------------------------------------- tables
+def label(r):
+    s = (r.get('quantization') or {}).get('settings')
+    if not s: return f"unquantized ({r['job'].get('dtype', 'float32')})"
+    g, o = s['grid'], s.get('solver_options') or {}
+    method = s['method']
+    if method == 'quantease' and o.get('outlier'): method = f"quantease +{100 * o['outlier']:g}% {'columns' if o.get('structured') else 'outliers'}"
+    if g['bits'] == 1.58: method = 'ternary: gptq_quantease, searched scale' if method == 'ternary' else f'{method}, absmean'
+    return f"{method} {g['bits']:g}-bit"
+
+
+def qtime(r):
+    return (r or {}).get('times', {}).get('quantize')
+
+
+def table_perplexity():
+    t = runs('table')
+    rows = [['unquantized (fp32)', 16, fmt(ppl(t.get('fp16'), 'wikitext2')), fmt(ppl(t.get('fp16'), 'wikitext2')), '-']]
+    used = [t.get('fp16')]
     for bits in (4, 3):
-        for m, short in [('rtn', 'rtn'), ('gptq', 'gptq'), ('quantease', 'qe')]:
-            a, b = f'{short}-w{bits}', f'{short}-w{bits}-g64'
-            rows.append([m, bits, fmt(ppl(runs, a, 'wikitext2')), fmt(ppl(runs, b, 'wikitext2')),
-                         f'{fmt(qtime(runs, a), 0)} / {fmt(qtime(runs, b), 0)}'])
-    return markdown(['method', 'bits', 'WikiText-2 ppl, per channel', 'WikiText-2 ppl, g64',
-                     'quantize s (per channel / g64)'], rows)
+        for m, short in (('rtn', 'rtn'), ('gptq', 'gptq'), ('quantease', 'qe')):
+            a, b = t.get(f'{short}-w{bits}'), t.get(f'{short}-w{bits}-g64')
+            if not (a or b): continue
+            used += [a, b]
+            rows.append([m, bits, fmt(ppl(a, 'wikitext2')), fmt(ppl(b, 'wikitext2')), f'{fmt(qtime(a), 0)} / {fmt(qtime(b), 0)}'])
+    return markdown(['method', 'bits', 'WikiText-2 ppl, per channel', 'WikiText-2 ppl, g64', 'quantize s (per channel / g64)'], rows) \
+        + source(used, 'results/table')
 
-def table_methods(runs):
-    "Every method per channel: perplexities, average bits, mean relative layer error, quantization time."
+
+def table_methods():
+    t = runs('table')
     names = ['fp16'] + [f'{k}-w{b}' for b in (4, 3) for k in ('rtn', 'gptq', 'qe', 'gqe')] \
-            + [f'qe-w{b}-o1{s}' for b in (4, 3) for s in ('', 's')] + [f'spqr-w{b}' for b in (4, 3)] \
-            + [f'{k}-w1.58' for k in ('rtn', 'gptq', 'qe', 'ternary')]
-    order = lambda n: (n != 'fp16', -float(n.split('-w')[1].split('-')[0]) if '-w' in n else 0, names.index(n))
-    rows = []
-    for n in sorted((n for n in names if n in runs), key=order):
-        s, r = runs[n]
-        err = (r.get('quantization') or {}).get('mean_relative_error')
-        rows.append([label(s, n), fmt(s['avg_bits'], 3), *(fmt(s['ppl'].get(d)) for d in ('wikitext2', 'ptb', 'c4')),
-                     fmt(err, 4), fmt(qtime(runs, n), 0)])
-    return markdown(['method', 'avg bits', 'WikiText-2', 'PTB', 'C4', 'mean layer error', 'quantize s'], rows)
+        + [f'qe-w{b}-o1{s}' for b in (4, 3) for s in ('', 's')] + [f'spqr-w{b}' for b in (4, 3)] \
+        + [f'{k}-w1.58' for k in ('rtn', 'gptq', 'qe', 'ternary')]
+    bits = lambda n: 32 if n == 'fp16' else float(n.split('-w')[1].split('-')[0])
+    rows, used = [], []
+    for n in sorted((n for n in names if n in t), key=lambda n: (n != 'fp16', -bits(n), names.index(n))):
+        r = t[n]; q = r.get('quantization') or {}
+        used.append(r)
+        rows.append([label(r), fmt(q.get('avg_bits', 32.0), 3), *(fmt(ppl(r, d)) for d in DATASETS), fmt(q.get('mean_relative_error'), 4),
+                     fmt(qtime(r), 0)])
+    return markdown(['method', 'avg bits', 'WikiText-2', 'PTB', 'C4', 'mean layer error', 'quantize s'], rows) + source(used, 'results/table')
 
-def table_lambada(runs):
-    "Unquantized, rtn at 8 bits and rtn / gptq / quantease at 4, 3 and 2 bits: perplexities and LAMBADA."
-    rows = []
+
+def table_lambada():
+    t = runs('table')
+    rows, used = [], []
     for n in ['fp16', 'rtn-w8'] + [f'{k}-w{b}' for b in (4, 3, 2) for k in ('rtn', 'gptq', 'qe')]:
-        if n not in runs: continue
-        s = runs[n][0]
-        acc = None if s['lambada_acc'] is None else 100 * s['lambada_acc']
-        rows.append([label(s, n), fmt(s['ppl'].get('wikitext2')), fmt(acc), fmt(s['lambada_ppl'])])
-    return markdown(['model', 'WikiText-2 ppl', 'LAMBADA acc %', 'LAMBADA ppl'], rows)
+        r = t.get(n)
+        if not r or 'lambada' not in r.get('tasks', {}): continue
+        used.append(r)
+        lam = r['tasks']['lambada']
+        rows.append([label(r), fmt(ppl(r, 'wikitext2')), fmt(100 * lam['acc'] if lam.get('acc') is not None else None), fmt(lam.get('ppl'))])
+    return markdown(['model', 'WikiText-2 ppl', 'LAMBADA acc %', 'LAMBADA ppl'], rows) + source(used, 'results/table')
 
-def settings(runs):
-    j = next(iter(runs.values()))[1]['job']
-    lam = next((r[1]['tasks']['lambada']['n'] for r in runs.values() if 'lambada' in r[1].get('tasks', {})), None)
-    env = next(iter(runs.values()))[1]['env']
-    return (f"{j['model']}, calibration {j['nsamples']} x {j['seqlen']} {j['dataset']} tokens (seed {j['seed']}), "
-            f"asymmetric grids, true-sequential (not for RTN with groups: RTN ignores the order); perplexity on the first {j['eval_windows']} windows of {j['eval_seqlen']} "
-            f"tokens of each test stream" + (f"; LAMBADA on its first {lam} passages" if lam else '') +
-            f"; {env['device']}, {env['torch_threads']} torch thread(s) per run, torch {env['torch']}.")
+
+def table_serve():
+    f = RESULTS / 'serve' / 'matrix.json'
+    if not f.exists(): return '(no serving matrix committed yet)'
+    res = json.loads(f.read_text())
+    cons = ('vllm', 'transformers', 'quantease')
+    groups = {}
+    for name, row in res['cells'].items():
+        fmt_, rest = (name.split('-', 1) + [''])[:2]
+        key = 'control' if name.startswith(('llmc', 'mutant')) else fmt_
+        groups.setdefault(key, []).append(row)
+    def cell(rows, c):
+        served = sum(r[c]['verdict'] == 'pass' and (r[c]['note'] is None or 'dequantize=True' in (r[c]['note'] or '')) for r in rows)
+        refused = sum(r[c]['verdict'] == 'pass' and not (r[c]['note'] is None or 'dequantize=True' in (r[c]['note'] or '')) for r in rows)
+        fail = sum(r[c]['verdict'] == 'FAIL' for r in rows)
+        return f"{served} served, {refused} refused as noted" + (f", **{fail} FAIL**" if fail else '')
+    rows = [[k, len(v), *(cell(v, c) for c in cons)] for k, v in groups.items()]
+    op = {r['vllm'].get('vllm_int4_op') for r in res['cells'].values() if r['vllm'].get('vllm_int4_op')}
+    return markdown(['format', 'cells', 'vLLM 0.32 (CPU)', 'transformers', 'quantease.load'], rows) + \
+        (f"\n\nvLLM's int4 matmul: {', '.join(sorted(op))}." if op else '') + source([res], 'results/serve/matrix.json')
+
+
+def table_resume():
+    f = RESULTS / 'resume' / 'kills.json'
+    if not f.exists(): return '(no kill bench committed yet)'
+    r = json.loads(f.read_text())
+    return (f"{r['identical']} of {r['total']} resumed checkpoints bit-identical to the uninterrupted run "
+            f"({r['killed']} killed mid-run, the rest after the run had finished; reference run {r['reference_seconds']} s)."
+            + source([r], 'results/resume/kills.json'))
+
+
+TABLES = dict(perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume)
+
+
+def value(key):
+    """A figure for the prose: 'ppl:RUN:DATASET', 'time:RUN', 'bits:RUN', 'err:RUN', 'lambada:RUN', or
+    'ratio:RUN_A:RUN_B:DATASET' (percent by which A is below B)."""
+    kind, *a = key.split(':')
+    t = runs('table')
+    if kind == 'ppl': return fmt(ppl(t.get(a[0]), a[1]))
+    if kind == 'time': return fmt(qtime(t.get(a[0])), 0)
+    if kind == 'bits': return fmt((t[a[0]]['quantization'] or {}).get('avg_bits'), 2) if a[0] in t else '-'
+    if kind == 'err': return fmt((t[a[0]]['quantization'] or {}).get('mean_relative_error'), 4) if a[0] in t else '-'
+    if kind == 'ratio':
+        x, y = ppl(t.get(a[0]), a[2]), ppl(t.get(a[1]), a[2])
+        return '-' if x is None or y is None else f'{100 * (1 - x / y):.0f}%'
+    raise SystemExit(f'unknown value key {key!r}')
+
+
+# ----------------------------------------------------------------------------- the front page
+TABLE_RE = re.compile(r'(<!-- results:(\w+) -->\n)(.*?)(\n<!-- /results -->)', re.S)
+VALUE_RE = re.compile(r'(<!--v:([^>]+?)-->)(.*?)(<!--/v-->)')
+
+
+def fill(text):
+    "`text` with every marked table and value replaced by what the results say."
+    text = TABLE_RE.sub(lambda m: m.group(1) + TABLES[m.group(2)]() + m.group(4), text)
+    return VALUE_RE.sub(lambda m: m.group(1) + value(m.group(2)) + m.group(4), text)
+
+
+def readme(check=False):
+    nb = json.loads(INDEX.read_text())
+    changed = False
+    for c in nb['cells']:
+        if c['cell_type'] != 'markdown': continue
+        src = ''.join(c['source'])
+        new = fill(src)
+        if new != src:
+            changed = True
+            lines = new.split('\n')
+            c['source'] = [l + '\n' for l in lines[:-1]] + [lines[-1]]
+    text = json.dumps(nb, indent=1, ensure_ascii=False) + '\n'
+    readme_now = (ROOT / 'README.md').read_text()
+    if check:
+        if changed: print('nbs/index.ipynb: its results differ from what results/ says: run python bench/report.py readme'); return 1
+        r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'readme.py'), '--stdout'], capture_output=True, text=True)
+        if r.returncode or r.stdout != readme_now:
+            print('README.md differs from nbs/index.ipynb: run python bench/report.py readme'); return 1
+        print('README.md and nbs/index.ipynb agree with results/'); return 0
+    if changed: INDEX.write_text(text)
+    subprocess.run([sys.executable, str(ROOT / 'tools' / 'readme.py')], check=True)
+    return 0
+
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('folder', nargs='?', default='runs/table')
-    a = p.parse_args()
-    runs = load(a.folder)
-    if not runs: raise SystemExit(f'no finished runs in {a.folder}')
-    text = '\n\n'.join(['Settings: ' + settings(runs), '### Perplexity: rtn, gptq, quantease\n\n' + table_main(runs),
-                        '### Every method (per channel)\n\n' + table_methods(runs),
-                        '### LAMBADA\n\n' + table_lambada(runs)])
-    print(text)
-    (Path(a.folder) / 'tables.md').write_text(text + '\n')
-    (Path(a.folder) / 'summary.json').write_text(json.dumps(
-        {n: {k: v for k, v in s.items() if k != 'layers'} | {'quantize_s': qtime(runs, n)} for n, (s, _) in runs.items()}, indent=1))
-    pc = [Path(a.folder) / f'{n}.json' for n in runs if 'g64' not in n and not n.endswith('1.58')]
-    print('plots:', plot_tradeoff(pc, out=Path(a.folder) / 'tradeoff.png', dataset='wikitext2',
-                                  title='SmolLM2-135M: quality against average bits (per channel)'))
-    three = [Path(a.folder) / f'{n}.json' for n in ('rtn-w3', 'gptq-w3', 'qe-w3') if n in runs]
-    if three: print('      ', plot_layer_errors(three, out=Path(a.folder) / 'layer_errors_w3.png',
-                                                 title='SmolLM2-135M, 3-bit per channel: relative error of every layer'))
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    c = sub.add_parser('collect'); c.add_argument('src'); c.add_argument('dest')
+    r = sub.add_parser('readme'); r.add_argument('--check', action='store_true')
+    sub.add_parser('tables')
+    a = ap.parse_args()
+    if a.cmd == 'collect': return collect(a.src, a.dest)
+    if a.cmd == 'readme': sys.exit(readme(a.check))
+    for name, f in TABLES.items(): print(f'## {name}\n\n{f()}\n')
+
 
 if __name__ == '__main__':
     main()

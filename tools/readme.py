@@ -1,7 +1,10 @@
 """Write README.md from nbs/index.ipynb (nbdev-readme needs Quarto, which cannot be installed here).
 
-Usage: python tools/readme.py
+Usage: python tools/readme.py [--stdout]
+The notebook's results tables and figures are themselves generated from results/ by `python bench/report.py readme`,
+which also runs this; CI checks both (`python bench/report.py readme --check`).
 """
+import sys
 from pathlib import Path
 import nbformat
 from nbconvert import MarkdownExporter
@@ -11,5 +14,8 @@ nb = nbformat.read(root / 'nbs' / 'index.ipynb', as_version=4)
 nb.cells = [c for c in nb.cells if not c.source.lstrip().startswith('#| hide')]
 body, _ = MarkdownExporter().from_notebook_node(nb)
 note = '<!-- generated from nbs/index.ipynb by tools/readme.py: edit the notebook, not this file -->\n\n'
-(root / 'README.md').write_text(note + body.replace('](0', '](nbs/0').replace('](1', '](nbs/1'))
-print('wrote README.md')
+text = note + body.replace('](0', '](nbs/0').replace('](1', '](nbs/1').replace('](2', '](nbs/2')
+if '--stdout' in sys.argv: sys.stdout.write(text)
+else:
+    (root / 'README.md').write_text(text)
+    print('wrote README.md')
