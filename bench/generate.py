@@ -68,7 +68,7 @@ def one(model, config, a):
         from quantease.pipeline import lean_heap
         lean_heap()          # every row alike: freed activation buffers go back to the system instead of the heap
     from quantease.data import test_stream
-    from quantease.export import load, memory_size
+    from quantease.loading import load, memory_size
     from quantease.kernels import kernel_counts
     spec = MODELS[model]
     t = time.perf_counter()
@@ -180,7 +180,7 @@ def greedy32(model, a, n=64):
     import torch
     torch.set_num_threads(a.threads)
     from quantease.data import test_stream
-    from quantease.export import load
+    from quantease.loading import load
     from quantease.kernels import use_kernels
     m, tok = load(checkpoint(model, 4, a), dtype=torch.float32, tokenizer=True, kernel='int4_cpu')
     ids = test_stream('wikitext2', tok, a.data_dir)[0][None, :128]
@@ -194,7 +194,7 @@ def greedy32(model, a, n=64):
 def float32_fallback(m):
     """Every `QuantLinear` of `m` on the tiled fallback computing in float32 (weights exact, float32 sums), its output
     rounded once to the activation dtype: what `int4_avx512` computes, up to the order of its float32 sums. Returns `m`."""
-    from quantease.export import QuantLinear
+    from quantease.qlinear import QuantLinear
     from quantease.kernels import use_kernels
     use_kernels(m, None)
     for q in m.modules():
@@ -209,7 +209,7 @@ def greedy_bf16(model, a, n=64):
     import torch
     torch.set_num_threads(a.threads)
     from quantease.data import test_stream
-    from quantease.export import load
+    from quantease.loading import load
     m, tok = load(checkpoint(model, 4, a), dtype=torch.bfloat16, tokenizer=True, kernel='int4_avx512', attention=a.attention)
     ids = test_stream('wikitext2', tok, a.data_dir)[0][None, :128]
     kern, gaps = greedy_tokens(m, ids, n)

@@ -28,7 +28,7 @@ def main(argv=None):
     p.add_argument('--new', type=int, default=64)
     p.add_argument('--out', default=None)
     a = p.parse_args(argv)
-    from quantease.export import QuantLinear
+    from quantease.qlinear import QuantLinear
     from quantease.grid import Grid
     from quantease.rtn import rtn
     from quantease.kernels import attach, detach, use_kernels, kernel_counts

@@ -20,7 +20,7 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     from quantease.data import test_stream
     from quantease.evaluate import perplexity
-    from quantease.export import load
+    from quantease.loading import load
     from quantease.kernels import use_kernels, kernel_counts
     from generate import float32_fallback          # bench/, beside this script
     m, tok = load(a.checkpoint, dtype=torch.bfloat16, tokenizer=True, kernel='int4_avx512')

@@ -53,7 +53,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from transformers import AutoModelForCausalLM
-    from quantease.export import load, memory_size
+    from quantease.loading import load, memory_size
     # the machine's best bfloat16 rate, and the bandwidth of a bfloat16 matrix-vector product
     x, w = torch.randn(2048, 2048, dtype=torch.bfloat16), torch.randn(2048, 5632, dtype=torch.bfloat16)
     for _ in range(3): x @ w

@@ -7,7 +7,7 @@ Quarto (and so `nbdev-docs`) is not available here; the site is MkDocs Material 
    page, rendered by mkdocs-jupyter from its *saved* outputs (nothing is executed). nbdev cell
    directives are applied first: `#| hide` and `#| default_exp` cells are dropped, `#| echo: false`
    hides the input, `#| output: false` the outputs, `#| hide_line` and `#| filter_stream` work as in
-   nbdev, directive comments are stripped. Page names follow nbdev (`00_grid.ipynb` -> `grid.html`,
+   nbdev, directive comments are stripped. Page names follow nbdev (`01_grid.ipynb` -> `grid.html`,
    the URL nbdev writes into each module docstring); links to `X.ipynb` are rewritten to the page,
    and `Name` in backticks becomes a link to the API reference when Name is exported;
 2. one API reference page per module quantease/*.py, by mkdocstrings from the signatures and
@@ -49,7 +49,7 @@ def find_notebooks(nbs):
 
 
 def page_name(rel):
-    "nbdev's page name for a notebook: numeric prefix stripped, lower case (`00_grid.ipynb` -> `grid`)."
+    "nbdev's page name for a notebook: numeric prefix stripped, lower case (`01_grid.ipynb` -> `grid`)."
     rel = Path(rel)
     return (rel.parent / re.sub(r"^\d+[a-zA-Z0-9]*_", "", rel.name.lower())).with_suffix("").as_posix()
 

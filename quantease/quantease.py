@@ -10,6 +10,7 @@ __all__ = []
 # %% ../nbs/99_compat.ipynb #96878051
 import importlib, warnings
 
+# %% ../nbs/99_compat.ipynb #ab863329
 def __getattr__(name):
     "Forward `quantease.quantease.<name>` to `quantease.descent.<name>`, with a DeprecationWarning."
     new = importlib.import_module('quantease.descent')

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Make the tiny third-party checkpoints that `nbs/14_export.ipynb` reads (`nbs/fixtures/`), with the tools that
+"""Make the tiny third-party checkpoints that `nbs/20_export.ipynb` reads (`nbs/fixtures/`), with the tools that
 write them, each in its own scratch environment (never a dependency of quantease):
 
     # llm-compressor 0.14.0.1 (pip install torch==2.13.0 llmcompressor==0.14.0.1 in a fresh venv)

@@ -2,7 +2,7 @@
 """Run the notebook tests one `nbdev-test` process per notebook, N at a time, and count them.
 
     python tools/test_nbs.py                      # every notebook in nbs/, 2 at a time
-    python tools/test_nbs.py nbs/00_grid.ipynb    # some notebooks
+    python tools/test_nbs.py nbs/01_grid.ipynb    # some notebooks
     python tools/test_nbs.py --flags "slow"       # also run cells flagged #| slow
 
 It runs the same tests as `nbdev-test --n-workers 2` (same notebooks: nbdev's skip rules and
