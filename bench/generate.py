@@ -343,8 +343,10 @@ def main(argv=None):
             print(f"{m}: w4 in bfloat16, int4_avx512 vs fallback in float32 arithmetic, 64 greedy tokens identical: {g['identical']} "
                   f"(first difference {g['first_difference']}, top-2 logit gaps just before it {g['top2_gap_before_difference']}; "
                   f"smallest top-2 logit gap {g['smallest_top2_gap']:.4f})")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(dict(rows=rows, checks=checks, settings=vars(a)), indent=1))
+    sys.path.insert(0, str(Path(__file__).parent))
+    from provenance import write_result
+    for r in rows: r.pop('tokens', None)                   # the 128 greedy tokens: compared above, not kept
+    write_result(a.out, dict(rows=rows, checks=checks, settings=vars(a)))
     plot(rows, a.plot)
     print(f'\nwrote {a.out} and {a.plot}')
 

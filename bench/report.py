@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / 'results'
 INDEX = ROOT / 'nbs' / 'index.ipynb'
+PAGES = [INDEX]       # notebooks whose marked tables and values are generated (the front page first)
 DATASETS = ('wikitext2', 'ptb', 'c4')
 
 
@@ -65,6 +66,11 @@ def fmt(v, nd=2):
     if isinstance(v, str): return v
     if abs(v) >= 1e4: return f'{v:.2e}'
     return f'{v:.{nd}f}'
+
+
+def short(v):
+    "A perplexity in a sentence: 3 significant figures, no trailing noise."
+    return f'{v:.2e}' if v >= 1e4 else f'{v:.0f}' if v >= 100 else f'{v:.1f}'
 
 
 def markdown(header, rows):
@@ -176,7 +182,25 @@ def table_resume():
             + source([r], 'results/resume/kills.json'))
 
 
-TABLES = dict(perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume)
+def table_decode():
+    "Decode speed and peak memory, `bench/generate.py` runs under results/generate (one table row per model and config)."
+    files = sorted((RESULTS / 'generate').glob('*.json')) if (RESULTS / 'generate').exists() else []
+    if not files: return '(no decode benchmark committed yet)'
+    rows, used = [], []
+    for f in files:
+        r = json.loads(f.read_text()); used.append(r)
+        for x in r['rows']:
+            base = next((b for b in r['rows'] if b['model'] == x['model'] and b['config'] == 'bf16' and b.get('attention') == x.get('attention')), None)
+            ratio = lambda k: f" ({x[k] / base[k]:.2f}×)" if base and base.get(k) and x is not base else ''
+            ks = ', '.join(f'{k} {v}' for k, v in x.get('kernels', {}).items()) or ('vLLM' if x['config'].startswith('vllm') else 'dense')
+            rows.append([x['model'], x['config'], x.get('attention', '-'), ks, f"{x.get('decode_b1_tok_s', 0):.2f}{ratio('decode_b1_tok_s')}",
+                         f"{x.get('decode_b8_tok_s', 0):.2f}{ratio('decode_b8_tok_s')}",
+                         f"{x['peak_rss'] / 2**20:,.0f}" + (f" ({x['peak_rss'] / base['peak_rss']:.2f}×)" if base and x is not base else '')])
+    return markdown(['model', 'config', 'attention', 'kernels (layers)', 'decode tok/s, batch 1', 'decode tok/s, batch 8', 'peak RSS MiB'], rows) \
+        + source(used, 'results/generate')
+
+
+TABLES = dict(decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume)
 
 
 def value(key):
@@ -188,6 +212,12 @@ def value(key):
     if kind == 'time': return fmt(qtime(t.get(a[0])), 0)
     if kind == 'bits': return fmt((t[a[0]]['quantization'] or {}).get('avg_bits'), 2) if a[0] in t else '-'
     if kind == 'err': return fmt((t[a[0]]['quantization'] or {}).get('mean_relative_error'), 4) if a[0] in t else '-'
+    if kind == 'chain':        # 'chain:A,B,C:DATASET': the runs' perplexities joined by the relation that holds
+        vals = [ppl(t.get(n), a[1]) for n in a[0].split(',')]
+        if any(v is None for v in vals): return '-'
+        out = short(vals[0])
+        for x, y in zip(vals, vals[1:]): out += f" {'<' if x < y else '>' if x > y else '='} {short(y)}"
+        return out
     if kind == 'ratio':
         x, y = ppl(t.get(a[0]), a[2]), ppl(t.get(a[1]), a[2])
         return '-' if x is None or y is None else f'{100 * (1 - x / y):.0f}%'
@@ -206,26 +236,31 @@ def fill(text):
 
 
 def readme(check=False):
-    nb = json.loads(INDEX.read_text())
-    changed = False
-    for c in nb['cells']:
-        if c['cell_type'] != 'markdown': continue
-        src = ''.join(c['source'])
-        new = fill(src)
-        if new != src:
-            changed = True
-            lines = new.split('\n')
-            c['source'] = [l + '\n' for l in lines[:-1]] + [lines[-1]]
-    text = json.dumps(nb, indent=1, ensure_ascii=False) + '\n'
-    readme_now = (ROOT / 'README.md').read_text()
+    """Fill the marked tables and values of every notebook under nbs/ (the front page among them) from results/, then
+    write README.md from the front page; `check`: change nothing, return 1 if anything would change."""
+    stale = []
+    for path in sorted((ROOT / 'nbs').rglob('*.ipynb')):
+        nb = json.loads(path.read_text())
+        changed = False
+        for c in nb['cells']:
+            if c['cell_type'] != 'markdown': continue
+            src = ''.join(c['source'])
+            new = fill(src)
+            if new != src:
+                changed = True
+                lines = new.split('\n')
+                c['source'] = [l + '\n' for l in lines[:-1]] + [lines[-1]]
+        if changed:
+            stale.append(path.relative_to(ROOT).as_posix())
+            if not check: path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'readme.py'), '--stdout'], capture_output=True, text=True)
+    if r.returncode: raise SystemExit(r.stderr)
+    if r.stdout != (ROOT / 'README.md').read_text(): stale.append('README.md')
     if check:
-        if changed: print('nbs/index.ipynb: its results differ from what results/ says: run python bench/report.py readme'); return 1
-        r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'readme.py'), '--stdout'], capture_output=True, text=True)
-        if r.returncode or r.stdout != readme_now:
-            print('README.md differs from nbs/index.ipynb: run python bench/report.py readme'); return 1
-        print('README.md and nbs/index.ipynb agree with results/'); return 0
-    if changed: INDEX.write_text(text)
-    subprocess.run([sys.executable, str(ROOT / 'tools' / 'readme.py')], check=True)
+        if stale: print(f"{', '.join(stale)}: figures differ from what results/ says: run python bench/report.py readme"); return 1
+        print('README.md and the notebooks agree with results/'); return 0
+    (ROOT / 'README.md').write_text(r.stdout)
+    print('updated:', ', '.join(stale) or 'nothing')
     return 0
 
 

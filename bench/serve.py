@@ -168,6 +168,19 @@ def bf16_noise(model_fp32, model_bf16, tok, torch):
     return dict(ref, bf16_noise=dict(lp=lp, logit=logit))
 
 
+def dense(model, torch):
+    """`model` with every `QuantLinear` replaced by an `nn.Linear` holding its dequantized weight (sparse part included)
+    in the model's dtype: the same products as the tiled fallback, without dequantizing a tile at every step."""
+    from quantease.qlinear import QuantLinear
+    for name, m in [(n, m) for n, m in model.named_modules() if isinstance(m, QuantLinear)]:
+        w = m.dequantize(model.get_input_embeddings().weight.dtype)
+        lin = torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None, dtype=w.dtype)
+        lin.weight.data = w
+        if m.bias is not None: lin.bias.data = m.bias.to(w.dtype)
+        model.set_submodule(name, lin)
+    return model
+
+
 def consume_quantease(folders, kind):
     """`quantease.load` in bfloat16 with its kernels (kind 'quantease'); or (kind 'reference') the float32 reference on
     the tiled fallback, with the checkpoint's own bfloat16 noise (`bf16_noise`)."""
@@ -177,7 +190,7 @@ def consume_quantease(folders, kind):
         t = time.time()
         if kind == 'reference':
             model, tok = load(d, dtype=torch.float32, kernel=None, tokenizer=True)
-            r = bf16_noise(model, load(d, dtype=torch.bfloat16, kernel=None), tok, torch)
+            r = bf16_noise(dense(model, torch), dense(load(d, dtype=torch.bfloat16, kernel=None), torch), tok, torch)
         else:
             from quantease.kernels import kernel_counts
             model, tok = load(d, dtype=torch.bfloat16, tokenizer=True)
