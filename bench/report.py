@@ -200,7 +200,39 @@ def table_decode():
         + source(used, 'results/generate')
 
 
-TABLES = dict(decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume)
+def table_moe():
+    "Mixtures of experts at Qwen3-30B-A3B's shape, `bench/moe.py` runs under results/moe (one table per run)."
+    files = sorted((RESULTS / 'moe').glob('*.json')) if (RESULTS / 'moe').exists() else []
+    if not files: return '(no mixture-of-experts benchmark committed yet)'
+    out, used = [], []
+    for f in files:
+        r = json.loads(f.read_text()); used.append(r)
+        rows = []
+        for b in r['per_block']:
+            p = b['phases']
+            other = b['seconds'] - sum(p.get(k, 0) for k in ('load', 'forward', 'hessian', 'solve'))
+            rows.append([b['block'], f"{b['seconds']:.0f}", f"{p.get('load', 0):.1f}", f"{p.get('forward', 0):.0f}",
+                         f"{p.get('hessian', 0):.0f}", f"{p.get('solve', 0):.0f}", f"{other:.0f}"])
+        t, x, g1, g8 = r['tokens_per_expert'], r['extrapolated'], r['extrapolated']['gpu_1'], r['extrapolated']['gpu_8']
+        route = r.get('routing')
+        out.append(f"{r['method']} 4-bit per channel, {r['nsamples']} x {r['seqlen']} random-token calibration, {r['threads']} "
+                   f"threads, streamed (one block of {r['blocks_in_folder']} in memory), block 0 of Qwen3-30B-A3B's shape:\n\n"
+                   + markdown(['block', 'seconds', 'load', 'forward', 'statistics', 'solve', 'other'], rows) + '\n\n'
+                   + markdown(['measure', 'value'], [
+                       ['peak RSS / one block in bf16', f"{r['peak_rss'] / 2**30:.2f} GiB / {r['block_bytes_bf16'] / 2**30:.2f} GiB "
+                                                         f"({r['peak_rss'] / r['block_bytes_bf16']:.2f}x)"],
+                       [f"tokens per expert, {t['tokens']:,} tokens (min / median / max)", f"{t['min']} / {t['median']:g} / {t['max']}"],
+                       *([[f"tokens per expert, {route['tokens']:,} tokens, block 0 routing only", f"{route['min']} / {route['median']:g} / {route['max']}"]] if route else []),
+                       ['experts that fell back to RTN', r['fallback']],
+                       ['one block at 128 x 2048 tokens (forward and statistics scaled)', f"{x['per_block_at_128x2048']:,.0f} s"],
+                       ['whole model, 48 blocks, this CPU (extrapolated)', f"{x['whole_model_cpu'] / 3600:,.1f} h"],
+                       ['cost model, 1 GPU / 8 GPUs (rates assumed, `distributed.predict`)', f"{g1['total']:,.0f} s / {g8['total']:,.0f} s"],
+                       ["llm-compressor's published GPTQ, 1 GPU / 4 GPUs", f"{x['llm_compressor']['gpus=1']:,} s / {x['llm_compressor']['gpus=4']:,} s"]]))
+    return '\n\n'.join(out) + source(used, 'results/moe')
+
+
+TABLES = dict(decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
+              moe=table_moe)
 
 
 def value(key):

@@ -10,14 +10,14 @@ Docs: https://quantease.github.io/quantease/export.html.md"""
 __all__ = ['save', 'CheckpointWriter']
 
 # %% ../nbs/20_export.ipynb #491aea42
-import copy, json, math, warnings
+import copy, fnmatch, json, math, warnings
 from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from .qlinear import QuantLinear, qlinear
 from .formats import FORMATS, get_format, layer_kind, is_sym, summary, extra_tensors, _version
 from .loading import disk_size, memory_size, load
-from .models import linear_kind, _header
+from .models import linear_kind, _header, renamer, family, linearize_experts
 from .pipeline import Hook
 from .system import QuantEaseError, atomic_write, write_json, fault
 from .system import patch_to
@@ -72,13 +72,20 @@ def _qlinears(model, results):
         if isinstance(m, QuantLinear) and name not in out: out[name] = m
     return out
 
+# %% ../nbs/20_export.ipynb #52d8871e
+def _router(model, name):
+    "Is module `name` one the model's family keeps in full precision on purpose (a `skip` pattern: the router of a mixture of experts)?"
+    return any(fnmatch.fnmatchcase(name, f'*.{p}') for p in family(model).get('skip', ()))
+
 # %% ../nbs/20_export.ipynb #41219680
 def _describe(fmt, kinds, sym, model, opts, path):
     """The `quantization_config` and the `quantease` note of a checkpoint whose quantized layers are `kinds`
-    ({name: `layer_kind`}); warns once, naming each consumer that cannot serve it and why."""
+    ({checkpoint name: `layer_kind`}); warns once, naming each consumer that cannot serve it and why. Unquantized
+    linear layers and the routers of mixtures of experts (no `nn.Linear` in transformers, but one in vLLM) are ignored."""
     extra = {'version': _version(), 'format': fmt.name if kinds else None, 'quantized_layers': len(kinds)}
     if not kinds: return None, extra
-    ignore = [n for n, m in model.named_modules() if linear_kind(m) is not None and n not in kinds]
+    ckpt = renamer(model)
+    ignore = [ckpt(n) for n, m in model.named_modules() if (linear_kind(m) is not None or _router(model, n)) and ckpt(n) not in kinds]
     s = summary(kinds, sym, ignore, model)
     if s['outliers']: extra['outliers'] = _outliers_note(s['outliers'])
     if fmt.serves:
@@ -123,6 +130,7 @@ def save(model, results, tokenizer, path, format='gptq', dtype=torch.float16, ma
     fmt = get_format(format)
     fmt.check_options(opts)
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    linearize_experts(model)                 # experts left fused (blocks not quantized) too: one layout, the family's
     qls = _qlinears(model, results)
     tensors = _dense(model.state_dict(), tuple(f'{n}.' for n in qls), dtype)
     sym = all(map(is_sym, qls.values()))
@@ -132,7 +140,9 @@ def save(model, results, tokenizer, path, format='gptq', dtype=torch.float16, ma
         state.layer(name, m)                 # every layer first: the format may choose by any of them (GPTQ v1 or v2)
     for name, m in qls.items():
         tensors.update(fmt.tensors(name, m, state.options())); tensors.update(extra_tensors(name, m, dtype))
-    qc, extra = _describe(fmt, {n: layer_kind(m) for n, m in qls.items()}, sym, model, state.options(), path)
+    ckpt = renamer(model)                    # the family's checkpoint names (Mixtral's experts: w1, w3, w2)
+    tensors = {ckpt(k): v for k, v in tensors.items()}
+    qc, extra = _describe(fmt, {ckpt(n): layer_kind(m) for n, m in qls.items()}, sym, model, state.options(), path)
     _write_shards(tensors, path, max_shard_size)
     _finish_folder(model, path, fmt, qc, extra, dtype, tokenizer)
     return path
@@ -202,7 +212,7 @@ def on_layer_solved(self, run, name, q, record):
         m = qlinear(name, run.model.get_submodule(name), q)
         if self.fmt.check: self.fmt.check(name, m, self.fstate.options())
         self.fstate.layer(name, m)
-        self.kinds[name] = layer_kind(m)
+        self.kinds[renamer(run.model)(name)] = layer_kind(m)
         self.layers[name] = m
 
 # %% ../nbs/20_export.ipynb #c6c41249
@@ -213,9 +223,10 @@ def on_block_end(self, run, b, block, records):
         tensors = _dense({prefix + k: v for k, v in block.state_dict().items()}, tuple(f'{n}.' for n in self.layers), self.dtype)
         for name, m in self.layers.items():
             tensors.update(self.fmt.tensors(name, m, opts)); tensors.update(extra_tensors(name, m, self.dtype))
-        _write_file(tensors, self.path / self.shard(run, b))
-        self.fstate.wrote(self.shard(run, b), sorted(self.layers))
-        self.done[self.shard(run, b)] = sorted(self.layers)
+        ckpt = renamer(run.model)
+        _write_file({ckpt(k): v for k, v in tensors.items()}, self.path / self.shard(run, b))
+        self.fstate.wrote(self.shard(run, b), sorted(map(ckpt, self.layers)))
+        self.done[self.shard(run, b)] = sorted(map(ckpt, self.layers))
         self.layers = {}
 
 # %% ../nbs/20_export.ipynb #9d4db5f3
@@ -225,7 +236,10 @@ def on_end(self, run):
         src, n = run.source, run.n
         for b in range(n, len(run.blocks)):           # blocks past num_layers: unchanged, one shard each
             block = src.load(f'{run.path}.{b}', 'cpu') if src else run.blocks[b]
-            _write_file(_dense({f'{run.path}.{b}.{k}': v for k, v in block.state_dict().items()}, (), self.dtype), self.path / self.shard(run, b))
+            linearize_experts(block)                  # as `save` writes them: experts one by one
+            ckpt = renamer(run.model)
+            _write_file({ckpt(k): v for k, v in _dense({f'{run.path}.{b}.{k}': v for k, v in block.state_dict().items()}, (), self.dtype).items()},
+                        self.path / self.shard(run, b))
             self.done[self.shard(run, b)] = []
             if src: src.release(f'{run.path}.{b}')
         fault('export')

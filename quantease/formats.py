@@ -81,10 +81,14 @@ def summary(kinds, sym, ignore=(), model=None):
         return vals.pop()
     modules = dict(model.named_modules()) if model is not None else {}
     conv = [n for n in kinds if n in modules and linear_kind(modules[n]) is not None and linear_kind(modules[n]).transposed]
+    sizes = {k[1] for k in kinds.values()}
+    if len(sizes) == 2 and -1 in sizes and all(k[5] == max(sizes) for k in kinds.values() if k[1] == -1):
+        kinds = {n: (k[:1] + (max(sizes),) + k[2:] if k[1] == -1 else k) for n, k in kinds.items()}   # one group the width of its input is such a group
     return dict(bits=common(0, 'bits'), group_size=common(1, 'group size'), sym=sym, desc_act=not all(k[2] for k in kinds.values()),
                 outliers=sorted(n for n, k in kinds.items() if k[3]), layers=sorted(kinds), ignore=list(ignore),
                 dims32=all(k[4] % 32 == 0 and k[5] % 32 == 0 for k in kinds.values()), max_in=max(k[5] for k in kinds.values()), conv1d=bool(conv),
-                model_type=getattr(getattr(model, 'config', None), 'model_type', None))
+                model_type=getattr(getattr(model, 'config', None), 'model_type', None),
+                experts=sum('.experts.' in n for n in kinds))      # quantized expert matrices of a mixture of experts
 
 # %% ../nbs/18_formats.ipynb #0d764681
 def _version():
@@ -117,7 +121,9 @@ def _vllm_common(s):
     return _why((s['bits'] != 4, f"{s['bits']}-bit codes (its CPU kernel, CPUWNA16, takes 4-bit codes only)"),
                 (s['group_size'] > 0 and s['group_size'] % 2, f"odd group size {s['group_size']}"),
                 (not s['dims32'], "layer sizes that are not multiples of 32"),
-                (bool(s['outliers']), "the sparse outlier tensors (it refuses tensors it has no parameter for)"))
+                (bool(s['outliers']), "the sparse outlier tensors (it refuses tensors it has no parameter for)"),
+                (s.get('experts'), "quantized experts: its CPU build runs 4-bit mixture-of-experts layers only on CPUs with "
+                                   "AMX (not verified here: the development CPUs have none)"))
 
 # %% ../nbs/18_formats.ipynb #f4bf11de
 def _gptq_tensors(name, m, opts):
@@ -195,7 +201,9 @@ def _gptq_serves(s):
     # groups of 32 to 256 inputs (a per-channel group is the whole input)
     hf = _why((s['group_size'] == -1 and s['max_in'] > 256, "per-channel scales over more than 256 inputs: on the CPU "
                                                             "GPTQModel (which transformers loads GPTQ with) takes groups of 32 to 256"),
-              (bool(s['outliers']), "the sparse outlier tensors (it ignores them and runs the grid part alone)"))
+              (bool(s['outliers']), "the sparse outlier tensors (it ignores them and runs the grid part alone)"),
+              (s.get('experts'), "quantized experts: GPTQModel swaps its kernels into nn.Linear layers, and transformers 5 "
+                                 "holds experts fused (not verified; save with format='compressed-tensors' and a symmetric grid)"))
     return {'vllm': vllm, 'transformers': hf, 'quantease': None}
 
 # %% ../nbs/18_formats.ipynb #088fbce6
@@ -255,7 +263,20 @@ def _from_ct(t, name, out, inp, qc):
 _INIT_READS_WEIGHT = {'falcon': 'models/falcon/modeling_falcon.py', 'gpt_bigcode': 'models/gpt_bigcode/modeling_gpt_bigcode.py'}
 _DEQUANTIZE = "load with quantization_config=CompressedTensorsConfig(dequantize=True), or with quantease.load"
 
+def _moe_note(s):
+    "Why transformers cannot read the quantized experts of a mixture of experts, or None."
+    from quantease.models import FAMILIES
+    if not s.get('experts'): return None
+    return _why((not FAMILIES.get(s['model_type'], {}).get('hf_experts', True),
+                 f"quantized experts of {s['model_type']}: transformers has no conversion from one tensor per expert to its "
+                 "fused experts for this family (conversion_mapping.py), so they load as fresh random weights; load with quantease.load"),
+                (not s['sym'], "asymmetric experts: transformers decompresses the experts through a stand-in module that has no "
+                               "weight_zero_point (integrations/compressed_tensors.py, CompressedTensorsDequantize), and fails "
+                               "with or without CompressedTensorsConfig(dequantize); load with quantease.load"))
+
 def _ct_serves(s):
+    moe = _moe_note(s)
+    if moe: return {'vllm': _vllm_common(s), 'transformers': moe, 'quantease': None}
     hf = _why((not s['sym'], "asymmetric zero points: compressed-tensors 0.18 to 0.20 build the packed modules on the meta device "
                              "without packing weight_zero_point (compressors/pack_quantized/base.py), so from_pretrained refuses "
                              f"the packed tensor the format specifies; {_DEQUANTIZE}"),

@@ -20,7 +20,7 @@ from .methods import METHODS, get_method, all_options
 from .models import load_model, model_folder, Streamed, BlockInputs, capture_inputs, calibration_samples, find_blocks, _dtype, _header
 from .data import resolve_data_dir, calibration, test_stream
 from .pipeline import quantize_model, Hook, Activations, PLACES, plan, totals, _plain
-from .system import cache_dir, peak_rss, fault, num_threads, first_line, write_json
+from .system import cache_dir, peak_rss, fault, num_threads, first_line, write_json, available_memory
 from .distributed import Ranks, init_ranks
 from .evaluate import perplexity
 from .formats import FORMATS
@@ -64,6 +64,8 @@ class Job:
     device: str | None = setting(None, 'cuda, cuda:1, cpu (default: cuda if available, else cpu)')
     threads: int | None = setting(None, "CPU threads for the whole run, every method (default: torch's setting)")
     tf32: bool = setting(False, 'TF32 matrix products while solving on CUDA, every method')
+    calibrate: str = setting('routed', "mixtures of experts: each expert's statistics from the tokens routed to it, or from all tokens", ('routed', 'all'))
+    expert_min_tokens: int | None = setting(None, 'an expert layer that saw fewer tokens is solved by RTN (default: 1% of the calibration tokens)')
     dtype: str = setting('float32', 'model dtype', DTYPES)
     eval_datasets: str = setting('wikitext2', "comma list of wikitext2, ptb, c4 or paths; 'none' skips")
     eval_windows: int | None = setting(None, 'evaluate only the first N windows (default: all)')
@@ -130,7 +132,7 @@ def check_job(args=None, **kw):
 # %% ../nbs/24_job.ipynb #ec83b7ec
 RESULT_SETTINGS = ('model', 'dataset', 'wbits', 'groupsize', 'sym', 'nsamples', 'seqlen', 'seed', 'true_sequential',
                    'quantization_method', 'num_layers_to_quantize', 'compute_quantization_recon_error', 'save_format',
-                   'offload_dtype', 'dtype', 'options')
+                   'offload_dtype', 'dtype', 'options', 'calibrate', 'expert_min_tokens')
 
 def code_hash(package=None):
     "sha256 of quantease's own source files (or those of folder `package`): the code that computes the codes and writes the checkpoint (a version number is not enough)."
@@ -271,14 +273,6 @@ def save_json(obj, path):
     p.parent.mkdir(parents=True, exist_ok=True)
     return write_json(obj, p, sync=True)
 
-# %% ../nbs/24_job.ipynb #098826c2
-def _memory_available():
-    try:
-        for line in Path('/proc/meminfo').read_text().splitlines():
-            if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
-    except OSError: pass
-    return None
-
 # %% ../nbs/24_job.ipynb #83485713
 def working_set(job, folder):
     """Bytes a run holds when the model is loaded whole (not streamed): every weight in the job's dtype (a bfloat16
@@ -298,7 +292,7 @@ def working_set(job, folder):
 def _should_stream(job, folder):
     "Stream when asked to, or by default when the in-memory working set would take more than half the available memory."
     if job.stream is not None: return job.stream
-    avail = _memory_available()
+    avail = available_memory()
     return avail is not None and working_set(job, folder) > avail / 2
 
 # %% ../nbs/24_job.ipynb #cb6e6d11
@@ -439,7 +433,8 @@ def _quantize(s, calib, grid, opts, start, inputs, previous):
                                num_layers=job.num_layers_to_quantize, device=s.device, offload=job.offload_activations,
                                offload_dtype=_offload_dtype(job), hooks=[h for h in (s.writer, s.prog) if h is not None],
                                keep_results=False, start=start, inputs=inputs, compute_error=job.compute_quantization_recon_error,
-                               progress=s.progress, ranks=s.ranks, parallel=job.parallel, tf32=job.tf32)
+                               progress=s.progress, ranks=s.ranks, parallel=job.parallel, tf32=job.tf32, calibrate=job.calibrate,
+                               expert_min_tokens=job.expert_min_tokens)
     if previous:
         report['layers'] = previous['layers'] + report['layers']; report['blocks'] = previous['blocks'] + report['blocks']
         report.update(totals(report['layers']), resumed_from_block=start)

@@ -16,7 +16,7 @@ from torch import nn
 from safetensors import safe_open
 from .qlinear import QuantLinear, qlinear_shape
 from .formats import FORMATS, QUANT_SUFFIXES
-from .models import linear_kind, shard_index, _header
+from .models import linear_kind, shard_index, _header, linearize_experts, stored_per_expert, renamer
 from .system import QuantEaseError, first_line, trim
 
 # %% ../nbs/19_loading.ipynb #ac02f6d1
@@ -31,9 +31,15 @@ class _Tensors:
         files = sorted(Path(path).glob('*.safetensors'))
         if not files: raise QuantEaseError(f"no .safetensors file in {path}")
         shard_index(path)
-        self.where = {}
+        self.where, self.key = {}, {}     # name -> file; the model's name -> the file's name, where they differ
         for f in files:
             for k in self._open(f).keys(): self.where[k] = f
+
+    def rename(self, fn):
+        "Know every tensor by `fn(name)` (the model's name for a family whose checkpoints name things their own way)."
+        for k in list(self.where):
+            new = fn(k)
+            if new != k: self.where[new], self.key[new] = self.where.pop(k), self.key.pop(k, k)
 
     def _open(self, f):
         try: return safe_open(str(f), framework='pt')
@@ -48,6 +54,7 @@ class _Tensors:
     def read(self, k, dtype=None, chunk=1 << 24):
         "Tensor `k` in memory of its own (a floating one in `dtype`, if given), copied `chunk` bytes of rows at a time."
         f = self.where[k]
+        k = self.key.get(k, k)
         try:
             with self._open(f) as h: whole = h.get_tensor(k)        # a view into the map: nothing read yet
             dtype = dtype if dtype is not None and whole.is_floating_point() else whole.dtype   # codes stay integers
@@ -62,7 +69,7 @@ class _Tensors:
 
     def mapped(self, k):
         "Tensor `k` left in its file's map (a map of its own): only the pages that get read become resident."
-        f = self.where.pop(k)
+        f, k = self.where.pop(k), self.key.get(k, k)
         try:
             with self._open(f) as h: return h.get_tensor(k)
         except Exception as e: raise QuantEaseError(f"{f}: cannot read {k} ({first_line(e)})") from None
@@ -146,6 +153,12 @@ def _load_packed(model, t, fmt, qc, path, device, dtype, pick):
             if torch.device(device).type == 'cpu': trim()    # the conversion's transients, before the next layer's
         model.set_submodule(name, m)
 
+# %% ../nbs/19_loading.ipynb #c651e818
+def _linearize_for(model, t):
+    """Give the experts modules whose matrices the checkpoint stores one per expert (as quantease writes quantized
+    experts, under the family's own names) the matching `LinearExperts` form; experts stored fused stay fused."""
+    linearize_experts(model, stored_per_expert(t))
+
 # %% ../nbs/19_loading.ipynb #2b3267ab
 def _load_rest(model, t, config, path, device, dtype):
     "Assign every other tensor (converted as read: no second copy), re-tie the output layer, check nothing is missing."
@@ -166,6 +179,8 @@ def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto', map_emb
     path = Path(path)
     model, config, fmt, qc, dtype = _skeleton(path, device, dtype)
     t = _Tensors(path)
+    t.rename(renamer(config, to='model'))
+    _linearize_for(model, t)
     pick = None
     if kernel not in (None, 'tiled'):
         from quantease.kernels import Picker

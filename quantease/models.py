@@ -6,13 +6,14 @@ Docs: https://quantease.github.io/quantease/models.html.md"""
 
 # %% auto #0
 __all__ = ['TINY', 'LINEAR_KINDS', 'FAMILIES', 'ALIASES', 'DTYPES', 'tiny_model', 'LinearKind', 'linear_kind', 'weight_of',
-           'set_weight', 'features', 'find_linears', 'find_blocks', 'family', 'block_linears', 'fused_weights',
-           'to_device', 'BlockInputs', 'calibration_samples', 'capture_inputs', 'block_inputs', 'block_output',
-           'run_block', 'sequential_groups', 'convert_gguf', 'hub_state', 'model_folder', 'load_model', 'shard_index',
-           'Streamed']
+           'set_weight', 'features', 'find_linears', 'find_blocks', 'family', 'block_linears', 'is_fused_experts',
+           'fused_weights', 'ExpertMLP', 'LinearExperts', 'linearize_experts', 'expert_roles', 'stored_per_expert',
+           'renamer', 'to_device', 'BlockInputs', 'calibration_samples', 'capture_inputs', 'block_inputs',
+           'block_output', 'run_block', 'sequential_groups', 'convert_gguf', 'hub_state', 'model_folder', 'load_model',
+           'shard_index', 'Streamed']
 
 # %% ../nbs/11_models.ipynb #f08ea84d
-import copy, fnmatch, functools, importlib.util, json, os, shutil, tempfile, warnings
+import copy, fnmatch, functools, importlib.util, json, os, re, shutil, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 from .grid import QuantEaseError, check_finite
 from .system import cache_dir, atomic_dir, first_line, patch_to
+import torch.nn.functional as F
 
 # %% ../nbs/11_models.ipynb #e7d3d22d
 _TINY = dict(vocab_size=128, hidden_size=64, num_hidden_layers=2, num_attention_heads=4)
@@ -46,6 +48,13 @@ TINY = {
                       moe_intermediate_size=32, shared_expert_intermediate_size=64),
     'qwen3_moe': dict(_TINY, intermediate_size=128, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2,
                       moe_intermediate_size=32, head_dim=16),
+    # gpt-oss: experts transposed, gate and up interleaved, biases, a clamped gate; DeepSeek-V3: a dense first block,
+    # a shared expert, grouped routing and low-rank attention
+    'gpt_oss':  dict(_TINY, num_key_value_heads=2, head_dim=16, intermediate_size=64, num_local_experts=4,
+                     num_experts_per_tok=2, sliding_window=8),
+    'deepseek_v3': dict(_TINY, num_key_value_heads=4, intermediate_size=128, moe_intermediate_size=32, n_routed_experts=4,
+                        num_experts_per_tok=2, n_shared_experts=1, first_k_dense_replace=1, q_lora_rank=32, kv_lora_rank=32,
+                        qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16, n_group=1, topk_group=1),
 }
 
 # %% ../nbs/11_models.ipynb #1e48d6de
@@ -120,9 +129,17 @@ FAMILIES = {
     # model_type: where the decoder blocks live, relative to the *ForCausalLM model
     'llama':       dict(blocks='model.layers'),
     'mistral':     dict(blocks='model.layers'),
-    'mixtral':     dict(blocks='model.layers', skip=('mlp.gate',)),       # the router; the experts are fused 3-D tensors
+    # mixtures of experts: `skip` names the router, which stays in full precision (the experts: `LinearExperts`);
+    # `names`: {module name in the model: name in the family's own checkpoints}, `{e}` an expert's number
+    'mixtral':     dict(blocks='model.layers', skip=('mlp.gate',),
+                        names={'mlp.experts.{e}.gate_proj': 'block_sparse_moe.experts.{e}.w1', 'mlp.experts.{e}.up_proj':
+                               'block_sparse_moe.experts.{e}.w3', 'mlp.experts.{e}.down_proj': 'block_sparse_moe.experts.{e}.w2',
+                               'mlp.gate': 'block_sparse_moe.gate'}),
     'qwen2_moe':   dict(blocks='model.layers', skip=('mlp.gate', 'mlp.shared_expert_gate')),
     'qwen3_moe':   dict(blocks='model.layers', skip=('mlp.gate',)),
+    'deepseek_v3': dict(blocks='model.layers', skip=('mlp.gate',)),
+    # gpt-oss: transformers reads its experts fused only (`hf_experts`: it has no per-expert conversion for the family)
+    'gpt_oss':     dict(blocks='model.layers', skip=('mlp.router',), hf_experts=False),
     'qwen2':       dict(blocks='model.layers'),
     'qwen3':       dict(blocks='model.layers'),
     'gemma':       dict(blocks='model.layers'),
@@ -175,14 +192,141 @@ def block_linears(model, block):
     return {n: m for n, m in find_linears(block).items() if not any(fnmatch.fnmatchcase(n, p) for p in skip)}
 
 # %% ../nbs/11_models.ipynb #f5013398
+def is_fused_experts(m):
+    "Is `m` a transformers fused-experts module (3-D `gate_up_proj` or `up_proj`, and `down_proj`)?"
+    up = getattr(m, 'gate_up_proj', None) if getattr(m, 'has_gate', True) else getattr(m, 'up_proj', None)
+    down = getattr(m, 'down_proj', None)
+    return isinstance(up, nn.Parameter) and isinstance(down, nn.Parameter) and up.ndim == 3 and down.ndim == 3
+
 def fused_weights(block):
-    "Modules of `block` that hold weights quantease cannot quantize yet (fused 3-D expert tensors): {name: parameter count}."
+    "Modules of `block` holding 3-D weights quantease cannot quantize (not a transformers experts module, see `LinearExperts`): {name: parameter count}."
     out = {}
     for name, m in block.named_modules():
-        if linear_kind(m) is not None: continue
+        if linear_kind(m) is not None or is_fused_experts(m): continue
         big = [p for p in m.parameters(recurse=False) if p.ndim >= 3]
         if big: out[name] = sum(p.numel() for p in big)
     return out
+
+# %% ../nbs/11_models.ipynb #1235cb62
+class ExpertMLP(nn.Module):
+    """One expert as linear layers, named as the models' own per-expert checkpoints name them: `gate_proj`, `up_proj`
+    and `down_proj` (gate and up stored one after the other); or `gate_up_proj` and `down_proj` where gate and up rows
+    are interleaved (gpt-oss), or `up_proj` and `down_proj` without a gate."""
+    def __init__(self, ups, down):
+        super().__init__()
+        self.ups = tuple(ups)                     # names of the input-side layers, in the order their outputs concatenate
+        for name, lin in ups.items(): setattr(self, name, lin)
+        self.down_proj = down
+
+    def up_out(self, x):
+        "The input-side output, as the fused module's gate_up (or up) product gives it."
+        outs = [getattr(self, n)(x) for n in self.ups]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, -1)
+
+# %% ../nbs/11_models.ipynb #c821cd8e
+class LinearExperts(nn.Module):
+    """A fused experts module as one `ExpertMLP` per expert (children '0', '1', ...): the same weights, the same
+    output. `calibrate`: 'routed' or 'all' (every token through every expert, output still routed)."""
+    def __init__(self, fused):
+        super().__init__()
+        self.has_gate, self.calibrate = getattr(fused, 'has_gate', True), 'routed'
+        up_name = 'gate_up_proj' if self.has_gate else 'up_proj'
+        up_w, down_w, T = getattr(fused, up_name), fused.down_proj, getattr(fused, 'is_transposed', False)
+        self.num_experts = up_w.shape[0]
+        self.gate_fn = fused._apply_gate if self.has_gate else fused.act_fn   # the family's own gating (its act_fn, clamps)
+        up_b, down_b = getattr(fused, f'{up_name}_bias', None), getattr(fused, 'down_proj_bias', None)
+        split = self.has_gate and getattr(fused, 'is_concatenated', True)     # gate rows, then up rows: two layers
+        for e in range(self.num_experts):
+            up = _linear(up_w[e], up_b, e, T)
+            if split:
+                half = up.out_features // 2
+                ups = {'gate_proj': _rows(up, 0, half), 'up_proj': _rows(up, half, 2 * half)}
+            else: ups = {up_name: up}
+            self.add_module(str(e), ExpertMLP(ups, _linear(down_w[e], down_b, e, T)))
+        for name in (up_name, 'down_proj', f'{up_name}_bias', 'down_proj_bias'):       # the fused tensors go: one copy only
+            if isinstance(getattr(fused, name, None), nn.Parameter): delattr(fused, name)
+        self.source = type(fused).__name__
+
+    def __getitem__(self, e): return self._modules[str(e)]
+
+def _linear(w, b, e, transposed):
+    "An `nn.Linear` holding expert `e`'s weight `w` ([out, in], or [in, out] when `transposed`) and bias row."
+    w = w.T if transposed else w
+    lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, device=w.device, dtype=w.dtype)
+    lin.weight = nn.Parameter(w.detach().clone(), requires_grad=False)
+    if b is not None: lin.bias = nn.Parameter(b[e].detach().clone(), requires_grad=False)
+    return lin
+
+def _rows(lin, a, b):
+    "Rows a..b of linear layer `lin` as a layer of their own."
+    out = nn.Linear(lin.in_features, b - a, bias=lin.bias is not None, device=lin.weight.device, dtype=lin.weight.dtype)
+    out.weight = nn.Parameter(lin.weight[a:b].clone(), requires_grad=False)
+    if lin.bias is not None: out.bias = nn.Parameter(lin.bias[a:b].clone(), requires_grad=False)
+    return out
+
+# %% ../nbs/11_models.ipynb #32d4ae5a
+@patch_to(LinearExperts)
+def forward(self, hidden_states, top_k_index, top_k_weights):
+    "The fused experts' forward: each routed token through its experts, weighted by the router, summed."
+    out = torch.zeros_like(hidden_states)
+    with torch.no_grad():
+        mask = F.one_hot(top_k_index, num_classes=self.num_experts + 1).permute(2, 1, 0)   # [experts, k, tokens]
+        hit = torch.greater(mask.sum(dim=(-1, -2)), 0).nonzero()
+    everyone = self.calibrate == 'all'
+    for e in (range(self.num_experts) if everyone else (int(i) for i in hit[:, 0])):
+        if e == self.num_experts: continue
+        pos, tok = torch.where(mask[e])
+        mlp = self[e]
+        x = hidden_states if everyone else hidden_states[tok]
+        y = mlp.down_proj(self.gate_fn(mlp.up_out(x)))
+        if everyone: y = y[tok]                        # every token went through; the routed ones count
+        out.index_add_(0, tok, (y * top_k_weights[tok, pos, None]).to(out.dtype))
+    return out
+
+def linearize_experts(module, only=None):
+    "Swap every fused experts module inside `module` (or those named in `only`) for an equivalent `LinearExperts`; returns their names."
+    found = [(n, m) for n, m in module.named_modules() if is_fused_experts(m) and n and (only is None or n in only)]
+    for name, m in found:
+        with torch.no_grad(): module.set_submodule(name, LinearExperts(m))
+    return [n for n, _ in found]
+
+def expert_roles(block):
+    """{linear name: (experts module, expert, side)} for the expert layers of `block`: side 'in' (gate and up, which
+    read the expert's tokens) or 'down' (which reads the gated product)."""
+    out = {}
+    for name, m in block.named_modules():
+        if isinstance(m, LinearExperts):
+            for e in range(m.num_experts):
+                for u in m[e].ups: out[f'{name}.{e}.{u}'] = (name, e, 'in')
+                out[f'{name}.{e}.down_proj'] = (name, e, 'down')
+    return out
+
+# %% ../nbs/11_models.ipynb #8f0672aa
+_PER_EXPERT = re.compile(r'^(.*\.experts)\.\d+\.')
+
+def stored_per_expert(names):
+    "The experts modules (names ending in `.experts`) whose matrices the tensor names `names` hold one expert at a time."
+    return {m.group(1) for k in names if (m := _PER_EXPERT.match(k))}
+
+# %% ../nbs/11_models.ipynb #1d343ef5
+def _name_rule(template):
+    "A regex for a name template of a family's `names` (`{e}`: an expert's number), matched whole between dots."
+    return re.compile(r'(?<![^.])' + re.escape(template).replace(r'\{e\}', r'(\d+)') + r'(?![^.])')
+
+def renamer(model_or_config, to='checkpoint'):
+    """A function from the model's tensor names to its family's checkpoint names (`to='checkpoint'`) or back
+    (`to='model'`), by the family's `names` in `FAMILIES`; the identity for a family without them."""
+    if to not in ('checkpoint', 'model'): raise QuantEaseError(f"to must be 'checkpoint' or 'model'; got {to!r}")
+    cfg = getattr(model_or_config, 'config', model_or_config)
+    names = FAMILIES.get(getattr(cfg, 'model_type', None), {}).get('names', {})
+    pairs = names.items() if to == 'checkpoint' else [(b, a) for a, b in names.items()]
+    rules = [(_name_rule(a), b.replace('{e}', r'\1')) for a, b in pairs]
+    def rename(name):
+        for rx, repl in rules:
+            new, hit = rx.subn(repl, name, count=1)
+            if hit: return new              # a name holds one template at most
+        return name
+    return rename
 
 # %% ../nbs/11_models.ipynb #d41876f1
 class _Stop(Exception):
@@ -282,7 +426,9 @@ def _same_tensor(a, b):
 # %% ../nbs/11_models.ipynb #89bccc59
 @torch.no_grad()
 def sequential_groups(block, args=(), kwargs=None):
-    "Names of the block's linear layers grouped by shared input, groups in execution order (one probe forward)."
+    """Names of the block's linear layers grouped by shared input, groups in execution order (one probe forward). The
+    expert layers of a `LinearExperts` make two groups, all up projections and all down projections, each layer with
+    its own input (the tokens routed to its expert), so that one pass over the calibration data serves a whole group."""
     if torch.is_tensor(args): args = (args,)
     calls = {}                                   # name -> input at first call; insertion order = call order
     def recorder(name):
@@ -293,12 +439,22 @@ def sequential_groups(block, args=(), kwargs=None):
     try: block(*args, **(kwargs or {}))
     finally:
         for h in handles: h.remove()
-    groups, inputs = [], []
+    roles = expert_roles(block)        # each expert reads its own tokens: its layers group by role instead
+    groups, inputs, placed = [], [], {}
     for name, x in calls.items():
+        if name in roles:
+            if (roles[name][0], roles[name][2]) not in placed:
+                placed[(roles[name][0], roles[name][2])] = len(groups)
+                groups.append(sorted((n for n, r in roles.items() if (r[0], r[2]) == (roles[name][0], roles[name][2])), key=_expert_order)); inputs.append(None)
+            continue
         for g, y in zip(groups, inputs):
-            if _same_tensor(x, y): g.append(name); break
+            if y is not None and _same_tensor(x, y): g.append(name); break
         else: groups.append([name]); inputs.append(x)
     return groups
+
+def _expert_order(name):
+    "Sort key of an expert layer name: by expert number, not as text ('10' after '9')."
+    return [int(p) if p.isdigit() else p for p in name.split('.')]
 
 # %% ../nbs/11_models.ipynb #889e2fe8
 ALIASES = {
@@ -506,6 +662,9 @@ class Streamed:
         config.use_cache = False
         with init_empty_weights(include_buffers=False), _quiet():
             self.model = AutoModelForCausalLM.from_config(config, dtype=self.dtype).eval()
+        self.name = renamer(config)                     # model name -> the folder's (Mixtral's experts: w1, w3, w2)
+        back = renamer(config, to='model')
+        linearize_experts(self.model, stored_per_expert(back(k) for k in self.files))   # experts stored one by one
         self.model.tie_weights()                         # built on meta, ties are made here: then a tied name is an alias
         self.tied = {}                                   # parameter name -> the name it shares storage with
         seen = {}
@@ -516,7 +675,7 @@ class Streamed:
     def _key(self, name):
         "The folder's name for model tensor `name` (the name itself, its tie, or the same without/with the base prefix)."
         prefix = getattr(self.model, 'base_model_prefix', '')
-        for k in (name, self.tied.get(name), name.removeprefix(prefix + '.'), f'{prefix}.{name}'):
+        for k in (name, self.tied.get(name), name.removeprefix(prefix + '.'), f'{prefix}.{name}', self.name(name)):
             if k in self.files: return k
         raise QuantEaseError(f"{self.folder}: no shard holds tensor {name}")
 

@@ -19,10 +19,11 @@ from tqdm.auto import tqdm
 from .grid import Grid, QuantEaseError
 from .hessian import Hessian
 from .methods import get_method
-from .system import fault, trim, lean_heap, rss, peak_rss, num_threads, tf32_matmul, atomic_write, patch_to
+from .system import fault, trim, lean_heap, rss, peak_rss, num_threads, tf32_matmul, atomic_write, patch_to, available_memory
 from .distributed import Ranks, plan_group, merge_rows
 from .models import (Streamed, find_blocks, block_linears, fused_weights, sequential_groups, capture_inputs,
-                              run_block, weight_of, set_weight, features, calibration_samples, BlockInputs, _Stop)
+                              run_block, weight_of, set_weight, features, calibration_samples, BlockInputs, _Stop,
+                              is_fused_experts, linearize_experts, expert_roles, LinearExperts)
 
 # %% ../nbs/14_pipeline.ipynb #4f0e2706
 PLACES = ('device', 'cpu', 'disk')
@@ -135,6 +136,8 @@ class Phases:
             if self.stack: self.stack[-1] += dt
 
 # %% ../nbs/14_pipeline.ipynb #e344f009
+_RTN = get_method('rtn')         # the fallback of an expert layer that saw too few tokens
+
 @dataclass
 class Run:
     "What the hooks see of a run in progress."
@@ -156,9 +159,13 @@ class Run:
     ranks: Ranks = field(default_factory=Ranks)   # the processes of the run (one, or torchrun's)
     parallel: str = 'auto'      # how a group's solving is split over ranks: auto, layers, rows
     tf32: bool = False          # TF32 matrix products on CUDA while solving (a run setting, like threads and device)
+    calibrate: str = 'routed'   # experts' statistics: from the tokens routed to them, or from 'all' tokens
+    min_tokens: int = 0         # an expert layer that saw fewer tokens is solved by RTN instead (its H says too little)
+    fallback: set = field(default_factory=set)   # the layers of the current group that fall back to RTN
 
-    def solve(self, W, H):
-        "The method's solver on one layer (or rows of it), with the run's TF32 setting applied and restored."
+    def solve(self, W, H, name=None):
+        "The method's solver on layer `name` (or rows of it), with the run's TF32 setting; RTN for a layer in `fallback`."
+        if name in self.fallback: return _RTN(W, None, self.grid, _RTN.make())
         with tf32_matmul(self.tf32 and W.is_cuda): return self.method(W, H, self.grid, self.options)
 
     def note(self, what, nbytes):
@@ -191,32 +198,45 @@ def plan(model, method='quantease', grid=None, num_layers=None, options=None, **
             cols = features(lin)[1]
             if grid.groupsize > 0 and cols % grid.groupsize:
                 raise QuantEaseError(f"groupsize {grid.groupsize} does not divide the {cols} input columns of layer {path}.{b}.{name}")
+        for name, e in blocks[b].named_modules():           # experts, linearized when their block is quantized
+            if is_fused_experts(e) and grid.groupsize > 0:
+                for cols in {e.down_proj.shape[1 if getattr(e, 'is_transposed', False) else 2], e.down_proj.shape[2 if getattr(e, 'is_transposed', False) else 1]}:
+                    if cols % grid.groupsize:
+                        raise QuantEaseError(f"groupsize {grid.groupsize} does not divide the {cols} input columns of the experts {path}.{b}.{name}")
         for name, count in fused_weights(blocks[b]).items(): fused[f'{path}.{b}.{name}'] = count
     if fused:
         kinds = sorted({n.split('.', len(path.split('.')) + 1)[-1] for n in fused})
-        warnings.warn(f"{len(fused)} module(s) ({', '.join(kinds)}) hold fused expert weights, which quantease cannot quantize "
-                      f"yet: {sum(fused.values()):,} parameters stay in full precision")
+        warnings.warn(f"{len(fused)} module(s) ({', '.join(kinds)}) hold 3-D weights that are no transformers experts module, "
+                      f"which quantease cannot quantize: {sum(fused.values()):,} parameters stay in full precision")
     return m, opts, path, blocks, n, fused
 
 # %% ../nbs/14_pipeline.ipynb #09567d8f
 @torch.no_grad()
-def hessians(block, inputs, groups, device, phases=None):
-    "One pass over every sample of `inputs`: {name: Hessian} for `groups`, lists of {name: layer} whose layers read one input."
+def hessians(block, inputs, groups, device, phases=None, calibrate='routed'):
+    """One pass over every sample of `inputs`: {name: Hessian} for `groups`, lists of {name: layer}. The layers of a
+    group read one input and share one Hessian, but an expert layer (`models.expert_roles`) has its own, from the
+    tokens routed to its expert (`calibrate='all'`: every token; the block's output still follows the routing)."""
     phases = phases or Phases(device)
-    hs, group_of, n = {}, {}, sum(map(len, groups))
+    own = expert_roles(block)
+    hs, key, made = {}, {}, {}
     for g, lins in enumerate(groups):
-        h = Hessian(features(next(iter(lins.values())))[1], device)
-        for k in lins: hs[k], group_of[k] = h, g
-    seen, done = set(), set()
+        for k, l in lins.items():
+            key[k] = own.get(k, g)                        # an expert's gate and up share its input; a group shares one
+            if key[k] not in made: made[key[k]] = Hessian(features(l)[1], device)
+            hs[k] = made[key[k]]
+            hs[k].expert = k in own
+    n, seen, done = len(hs), set(), set()
     def hook(name):
         def f(mod, args, out):
-            if group_of[name] not in done:                # the group's first layer to run brings its input
+            if key[name] not in done:                     # the first layer of a shared input to run brings it
                 with phases('hessian'): hs[name].add(args[0].detach())
-                done.add(group_of[name])
+                done.add(key[name])
             seen.add(name)
             if len(seen) == n: raise _Stop               # the rest of the block cannot change these inputs
         return f
     handles = [l.register_forward_hook(hook(k)) for lins in groups for k, l in lins.items()]
+    experts = [m for m in block.modules() if isinstance(m, LinearExperts)]
+    for m in experts: m.calibrate = calibrate
     try:
         with phases('forward'):
             for i in range(len(inputs)):
@@ -225,8 +245,9 @@ def hessians(block, inputs, groups, device, phases=None):
                 except _Stop: pass
     finally:
         for hd in handles: hd.remove()
-    for k, h in hs.items():
-        if h.nsamples == 0: raise QuantEaseError(f"layer {k} received no input during calibration")
+        for m in experts: m.calibrate = 'routed'
+    for k, h in hs.items():   # an expert the router never chose has no tokens: the fallback takes it (solve_group)
+        if h.nsamples == 0 and not h.expert: raise QuantEaseError(f"layer {k} received no input during calibration")
     return hs
 
 # %% ../nbs/14_pipeline.ipynb #b1355485
@@ -251,7 +272,7 @@ def _solve_parallel(run, linears, hs):
     for name, rank, rows in tasks:
         if rank != run.ranks.rank: continue
         W = weight_of(linears[name])
-        with run.phases('solve'): q = run.solve(W if rows is None else W[rows], H(name))
+        with run.phases('solve'): q = run.solve(W if rows is None else W[rows], H(name), name)
         mine[(name, None if rows is None else rows.start)] = _cpu(q)
     with run.phases('gather'): got = {k: q for part in run.ranks.gather(mine) for k, q in part.items()}
     out = {}
@@ -264,17 +285,20 @@ def _solve_parallel(run, linears, hs):
 def solve_group(run, linears, hs, prefix=''):
     "Quantize every layer of a group (over the ranks, if several), write it back; returns (results, per-layer records)."
     results, records = {}, []
+    counts = {n: hs[n].nsamples for n in linears if getattr(hs.get(n), 'expert', False)}   # the tokens each expert saw
+    run.fallback = {n for n, c in counts.items() if c < run.min_tokens}
     solved = _solve_parallel(run, linears, hs) if run.ranks.active else {}
     for name, lin in linears.items():
         W = weight_of(lin)
         if name in solved: q = solved[name]
         else:
-            with run.phases('solve'): q = run.solve(W, None if hs[name] is None else hs[name].H)
+            with run.phases('solve'): q = run.solve(W, None if hs[name] is None else hs[name].H, name)
         if run.write_back: set_weight(lin, q.weight)     # the next group's and block's inputs see the quantized layer
         rec = dict(name=prefix + name, shape=list(W.shape), relative_error=q.stats.get('relative_error'),
                    time=round(q.stats.get('time', 0.), 4), avg_bits=float(q.avg_bits()),
                    objective=_plain(q.stats['objective']) if 'objective' in q.stats else None,
-                   **{k: _plain(q.stats[k]) for k in run.method.stats + ('row_pieces',) if k in q.stats})
+                   **{k: _plain(q.stats[k]) for k in run.method.stats + ('row_pieces',) if k in q.stats},
+                   **({'tokens': counts[name]} if name in counts else {}), **({'fallback': 'rtn'} if name in run.fallback else {}))
         results[prefix + name] = q
         records.append(rec)
         trim()
@@ -324,20 +348,40 @@ def _groups(run, block, linears, need_inputs, true_sequential):
         groups = sequential_groups(block, (run.inputs.hidden[0], *run.inputs.extras[0][0]), run.inputs.extras[0][1])
     groups = [g for g in ([k for k in g if k in linears] for g in groups) if g]
     if true_sequential: return groups, None
-    hs = _reduce(run, hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], run.device, run.phases))
+    hs = _reduce(run, hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], run.device, run.phases, run.calibrate))
     return [[k for g in groups for k in g]], hs
+
+def _budget(device):
+    "Bytes the Hessian sums of one pass may take: a quarter of the free memory of `device`, 1 GiB at least."
+    free = torch.cuda.mem_get_info(device)[0] if torch.device(device).type == 'cuda' else (available_memory() or 8 << 30)
+    return max(1 << 30, free // 4)
+
+def _chunks(group, linears, roles, budget):
+    """`group` cut into pieces whose Hessian sums (float64; an expert's gate and up share one) take at most `budget`
+    bytes: a group of expert layers has one Hessian per expert and side (Qwen3-30B-A3B: 128 of 2048 x 2048, 4 GiB;
+    DeepSeek-V3: 256 of 7168 x 7168, 105 GB), gathered a chunk at a time, one pass over the calibration data each."""
+    if not any(k in roles for k in group): return [group]
+    out, cur, size, seen = [], [], 0, set()
+    for k in group:
+        key = roles.get(k, k)
+        nb = 0 if key in seen else features(linears[k])[1] ** 2 * 8
+        if cur and size + nb > budget: out.append(cur); cur, size, seen = [], 0, set(); nb = features(linears[k])[1] ** 2 * 8
+        cur.append(k); size += nb; seen.add(key)
+    return out + [cur]
 
 # %% ../nbs/14_pipeline.ipynb #d9166ced
 def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_results, results, bar, t0):
     "Solve block `b` group by group, firing the hooks; then run it (quantized) to make the next block's inputs (`t0`: when its load began)."
     linears = block_linears(run.model, block)
     groups, hs = _groups(run, block, linears, need_inputs, true_sequential)
+    roles, budget = expert_roles(block), _budget(run.device)
+    groups = [c for g in groups for c in _chunks(g, linears, roles, budget)]
     recs = []
     for group in groups:
-        bar.set_postfix_str(f'block {b}: {", ".join(group)}')
+        bar.set_postfix_str(f'block {b}: {", ".join(group[:4])}' + (f' and {len(group) - 4} more' if len(group) > 4 else ''))
         lins = {k: linears[k] for k in group}
         if not need_inputs: group_h = {k: None for k in group}
-        elif true_sequential: group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases))
+        elif true_sequential: group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases, run.calibrate))
         else: group_h = {k: hs[k] for k in group}
         run.note('hessians', sum(h.H.numel() * h.H.element_size() for h in {id(h): h for h in group_h.values() if h is not None}.values()))
         res, r = solve_group(run, lins, group_h, prefix=f'{run.path}.{b}.')
@@ -359,9 +403,14 @@ def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_res
 @torch.no_grad()
 def quantize_model(model, calib, method='quantease', grid=None, options=None, true_sequential=True, num_layers=None,
                    device=None, offload='device', offload_dtype=None, offload_folder=None, hooks=(), keep_results=True,
-                   start=0, inputs=None, compute_error=None, progress=True, ranks=None, parallel='auto', tf32=False, **option_kw):
+                   start=0, inputs=None, compute_error=None, progress=True, ranks=None, parallel='auto', tf32=False,
+                   calibrate='routed', expert_min_tokens=None, **option_kw):
     """Quantize the linear layers of the first `num_layers` blocks (all by default) of `model` (in memory, or `Streamed`); returns (report, results).
-    Run settings every method takes: `threads` (torch's CPU threads for the run), `tf32` (TF32 products while solving on CUDA), `device`."""
+    Run settings every method takes: `threads` (torch's CPU threads for the run), `tf32` (TF32 products while solving on CUDA), `device`.
+    Mixtures of experts: each expert's matrices are layers of their own (`models.LinearExperts`); `calibrate`: their
+    statistics from the tokens 'routed' to them or from 'all' tokens; an expert layer that saw fewer than
+    `expert_min_tokens` tokens (default: 1% of the calibration tokens) is solved by RTN, and says so in the report."""
+    if calibrate not in ('routed', 'all'): raise QuantEaseError(f"calibrate must be 'routed' or 'all'; got {calibrate!r}")
     source = model if isinstance(model, Streamed) else None
     net = source.model if source else model
     grid = Grid() if grid is None else grid
@@ -369,10 +418,13 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     home = None if source else next(net.parameters()).device
     device = torch.device(device) if device is not None else (home or torch.device('cpu'))
     need_inputs = m.needs_hessian or bool(compute_error)
-    run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device), ranks=ranks or Ranks(), parallel=parallel, tf32=tf32)
+    run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device), ranks=ranks or Ranks(), parallel=parallel, tf32=tf32,
+              calibrate=calibrate)
     run.write_back = source is None or need_inputs
     samples = calibration_samples(calib) if calib is not None else []
     local = run.ranks.samples(samples) if need_inputs else samples     # this rank's calibration windows
+    tokens = sum(int(s.numel()) for s in samples) if calib is not None else 0
+    run.min_tokens = math.ceil(0.01 * tokens) if expert_min_tokens is None else int(expert_min_tokens)
     lean_heap()
     t_start = time.perf_counter()
     if need_inputs and n > start: _capture(run, inputs, local, offload, offload_dtype, offload_folder)
@@ -381,7 +433,9 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     bar = tqdm(range(start, n), desc=f'{m.name} {grid.bits}-bit', disable=not progress or not run.ranks.main)
     for b in bar:
         t0 = time.perf_counter()
-        with run.phases('load'): block = source.load(f'{path}.{b}', device) if source else blocks[b].to(device)
+        with run.phases('load'):
+            block = source.load(f'{path}.{b}', device) if source else blocks[b].to(device)
+            linearize_experts(block)                   # fused experts become one linear layer per expert matrix
         run.note('block weights', _module_bytes(block))
         _fire(hooks, 'on_block_start', run, b, block)
         recs = _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_results, results, bar, t0)

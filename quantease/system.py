@@ -8,8 +8,8 @@ Docs: https://quantease.github.io/quantease/system.html.md"""
 
 # %% auto #0
 __all__ = ['QuantEaseError', 'first_line', 'Registry', 'patch_to', 'fault', 'atomic_write', 'write_json', 'atomic_dir',
-           'cache_dir', 'trim', 'lean_heap', 'rss', 'peak_rss', 'default_threads', 'num_threads', 'tf32_matmul',
-           'cpu_info', 'compile_c']
+           'cache_dir', 'trim', 'lean_heap', 'rss', 'peak_rss', 'available_memory', 'default_threads', 'num_threads',
+           'tf32_matmul', 'cpu_info', 'compile_c']
 
 # %% ../nbs/00_system.ipynb #e9a9780e
 import contextlib, ctypes, errno, hashlib, json, os, platform, resource, shutil, signal, subprocess, tempfile
@@ -140,6 +140,15 @@ def rss():
 def peak_rss():
     "Peak resident memory of this process so far, in bytes (the kernel's high-water mark, which it samples)."
     return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rss())
+
+# %% ../nbs/00_system.ipynb #cb22b356
+def available_memory():
+    "Bytes of memory the kernel says a new allocation can have without swapping (`MemAvailable`), or None where it does not say."
+    try:
+        for line in Path('/proc/meminfo').read_text().splitlines():
+            if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+    except OSError: pass
+    return None
 
 # %% ../nbs/00_system.ipynb #f8185f16
 def default_threads():
