@@ -2,11 +2,12 @@
 `int4_avx512` and `int4_cpu` in bfloat16, the tiled fallback in bfloat16 (weights rounded to bfloat16), the fallback
 computing each layer in float32 on bfloat16 activations, and the fallback in float32 (the exact value).
 
-    python bench/kernel_ppl.py [--checkpoint runs/generate/smollm2-w4] [--out runs/ppl-s8.json]
+    python bench/kernel_ppl.py [--checkpoint runs/generate/smollm2-w4] [--out results/kernels/ppl.json]
 
 The checkpoint is the RTN one `bench/generate.py` makes.
 """
-import argparse, json, os
+import argparse, json, os, sys
+from pathlib import Path
 import torch
 
 
@@ -15,7 +16,7 @@ def main(argv=None):
     p.add_argument('--checkpoint', default='runs/generate/smollm2-w4')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--data-dir', default=os.environ.get('QUANTEASE_DATA'))
-    p.add_argument('--out', default='runs/ppl-s8.json')
+    p.add_argument('--out', default='results/kernels/ppl.json')
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from quantease.data import test_stream
@@ -33,7 +34,9 @@ def main(argv=None):
     del m
     out['float32 tiled (exact)'] = ('tiled', ppl(load(a.checkpoint, dtype=torch.float32, kernel=None)))
     for k, (kern, v) in out.items(): print(f'| {k} | {v:.4f} | {kern} |')
-    with open(a.out, 'w') as f: json.dump(out, f, indent=1)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from provenance import write_result
+    write_result(a.out, dict(threads=a.threads, checkpoint=a.checkpoint, paths={k: dict(kernels=kern, ppl=v) for k, (kern, v) in out.items()}), sys.argv)
 
 
 if __name__ == '__main__':

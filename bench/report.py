@@ -166,7 +166,8 @@ def table_serve():
         served = sum(r[c]['verdict'] == 'pass' and (r[c]['note'] is None or 'dequantize=True' in (r[c]['note'] or '')) for r in rows)
         refused = sum(r[c]['verdict'] == 'pass' and not (r[c]['note'] is None or 'dequantize=True' in (r[c]['note'] or '')) for r in rows)
         fail = sum(r[c]['verdict'] == 'FAIL' for r in rows)
-        return f"{served} served, {refused} refused as noted" + (f", **{fail} FAIL**" if fail else '')
+        skip = sum(r[c]['verdict'] == 'skip' for r in rows)
+        return f"{served} served, {refused} refused as noted" + (f", **{fail} FAIL**" if fail else '') + (f", {skip} not run" if skip else '')
     rows = [[k, len(v), *(cell(v, c) for c in cons)] for k, v in groups.items()]
     op = {r['vllm'].get('vllm_int4_op') for r in res['cells'].values() if r['vllm'].get('vllm_int4_op')}
     return markdown(['format', 'cells', 'vLLM 0.32 (CPU)', 'transformers', 'quantease.load'], rows) + \
@@ -219,20 +220,70 @@ def table_moe():
                    f"threads, streamed (one block of {r['blocks_in_folder']} in memory), block 0 of Qwen3-30B-A3B's shape:\n\n"
                    + markdown(['block', 'seconds', 'load', 'forward', 'statistics', 'solve', 'other'], rows) + '\n\n'
                    + markdown(['measure', 'value'], [
-                       ['peak RSS / one block in bf16', f"{r['peak_rss'] / 2**30:.2f} GiB / {r['block_bytes_bf16'] / 2**30:.2f} GiB "
+                       ['peak RSS / one block in bf16 (the float64 Hessians of 128 experts: 4.3 GiB)', f"{r['peak_rss'] / 2**30:.2f} GiB / {r['block_bytes_bf16'] / 2**30:.2f} GiB "
                                                          f"({r['peak_rss'] / r['block_bytes_bf16']:.2f}x)"],
                        [f"tokens per expert, {t['tokens']:,} tokens (min / median / max)", f"{t['min']} / {t['median']:g} / {t['max']}"],
                        *([[f"tokens per expert, {route['tokens']:,} tokens, block 0 routing only", f"{route['min']} / {route['median']:g} / {route['max']}"]] if route else []),
                        ['experts that fell back to RTN', r['fallback']],
                        ['one block at 128 x 2048 tokens (forward and statistics scaled)', f"{x['per_block_at_128x2048']:,.0f} s"],
                        ['whole model, 48 blocks, this CPU (extrapolated)', f"{x['whole_model_cpu'] / 3600:,.1f} h"],
-                       ['cost model, 1 GPU / 8 GPUs (rates assumed, `distributed.predict`)', f"{g1['total']:,.0f} s / {g8['total']:,.0f} s"],
+                       ['cost model, 1 GPU / 8 GPUs: flops and bytes at assumed rates (`distributed.predict`), no per-call overhead: a lower bound',
+                        f"{g1['total']:,.0f} s / {g8['total']:,.0f} s"],
                        ["llm-compressor's published GPTQ, 1 GPU / 4 GPUs", f"{x['llm_compressor']['gpus=1']:,} s / {x['llm_compressor']['gpus=4']:,} s"]]))
     return '\n\n'.join(out) + source(used, 'results/moe')
 
 
+def _kernel_files(pattern):
+    d = RESULTS / 'kernels'
+    return [json.loads(f.read_text()) for f in sorted(d.glob(pattern))] if d.exists() else []
+
+
+def table_micro():
+    "One layer through each path, `bench/kernel_micro.py` (results/kernels/micro.json)."
+    rs = _kernel_files('micro.json')
+    if not rs: return '(no kernel micro-benchmark committed yet)'
+    r = rs[0]
+    base = {x['batch']: x['ms'] for x in r['layer'] if x['path'] == 'bf16 dense'}
+    rows = [[f"{x['bits']}-bit" + (f", g{x['group']}" if x['group'] > 0 else ', per channel') if x['path'] != 'bf16 dense' else 'bfloat16',
+             x['path'], x['batch'], f"{x['ms']:.3f}", f"{x['gflops']:.0f}", f"{base[x['batch']] / x['ms']:.2f}x"] for x in r['layer']]
+    return markdown(['layer 5632 x 2048', 'path', 'batch', 'ms', 'GFLOP/s', 'vs bfloat16'], rows) + source(rs, 'results/kernels/micro.json')
+
+
+def table_attention():
+    "One decode step's attention, sdpa against the regrouped call, `bench/kernel_micro.py` (results/kernels/micro.json)."
+    rs = _kernel_files('micro.json')
+    if not rs: return '(no kernel micro-benchmark committed yet)'
+    att = {}
+    for x in rs[0]['attention']: att.setdefault((x['batch'], x['positions']), {})[x['path']] = x
+    rows = [[b, T, f"{v['sdpa']['ms']:.3f}", f"{v['regrouped']['ms']:.3f}", f"{v['sdpa']['ms'] / v['regrouped']['ms']:.1f}x",
+             f"{v['sdpa']['max_diff']:.1e}"] for (b, T), v in att.items()]
+    return markdown(['batch', 'cached positions', 'sdpa ms', 'regrouped ms', 'speed-up', 'max abs difference'], rows) \
+        + source(rs, 'results/kernels/micro.json')
+
+
+def table_roofline():
+    "One decode step against its bound, `bench/roofline.py` (results/kernels/roofline-*.json: one file per attention)."
+    rs = _kernel_files('roofline-*.json')
+    if not rs: return '(no roofline committed yet)'
+    rows = [[r['attention'], x['batch'], f"{x['bf16_ms']:.1f}", f"{x['w4_ms']:.1f}", f"{x['w4_speedup']:.2f}", f"{x['rest_ms']:.1f}",
+             f"{x['bound_ms']:.1f}", f"{x['best_speedup']:.2f}"] for r in rs for x in r['rows']]
+    peaks = ', '.join(f"{r['peak_flops'] / 1e9:.0f}" for r in rs)
+    return (markdown(['attention', 'batch', 'bf16 step ms', '4-bit step ms', 'speed-up', 'step without linear layers ms', 'bound ms',
+                      'best possible speed-up'], rows) + f"\n\nbfloat16 peak measured in each run: {peaks} GFLOP/s; kernels: {rs[0]['kernels']}."
+            + source(rs, 'results/kernels/roofline-*.json'))
+
+
+def table_kernel_ppl():
+    "SmolLM2 4-bit WikiText-2 perplexity through each CPU path, `bench/kernel_ppl.py` (results/kernels/ppl.json)."
+    rs = _kernel_files('ppl.json')
+    if not rs: return '(no kernel perplexity committed yet)'
+    rows = [[k, f"{v['ppl']:.4f}", v['kernels'] if isinstance(v['kernels'], str) else ', '.join(f'{a} {b}' for a, b in v['kernels'].items())]
+            for k, v in rs[0]['paths'].items()]
+    return markdown(['path', 'perplexity', 'kernels (layers)'], rows) + source(rs, 'results/kernels/ppl.json')
+
+
 TABLES = dict(decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
-              moe=table_moe)
+              moe=table_moe, micro=table_micro, attention=table_attention, roofline=table_roofline, kernel_ppl=table_kernel_ppl)
 
 
 def value(key):

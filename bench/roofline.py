@@ -1,6 +1,7 @@
 """How fast can 4-bit decoding get on this CPU? A bound for any weight-only kernel, from measurements.
 
     python bench/roofline.py [--model runs/tinyllama-random] [--checkpoint runs/generate/tinyllama-w4] [--threads 2] [--attention quantease]
+                             [--out results/kernels/roofline.json]
 
 For the bfloat16 model in transformers, at batch 1 and 8, one decode step (after a 64-token prompt per sequence) is
 timed as it is, and again with every linear layer replaced by a no-op that returns an empty output of the right shape:
@@ -49,7 +50,7 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--reps', type=int, default=24)
     p.add_argument('--attention', default=None, help="both models' attention: transformers' default (sdpa) when not given, or 'quantease' (kernels.decode_attention)")
-    p.add_argument('--out', default='runs/roofline.json')
+    p.add_argument('--out', default='results/kernels/roofline.json')
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from transformers import AutoModelForCausalLM
@@ -87,9 +88,11 @@ def main(argv=None):
     print('|---|---|---|---|---|---|---|---|')
     for r in rows:
         print(f"| {r['batch']} | {r['bf16_ms']:.1f} | {r['w4_ms']:.1f} | {r['w4_speedup']:.2f} | {r['rest_ms']:.1f} | {r['linear_gflop']:.1f} | {r['bound_ms']:.1f} | {r['best_speedup']:.2f} |")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(dict(rows=rows, peak_flops=peak, bandwidth=bw, threads=a.threads, kernels=kernels,
-                                           attention=q.config._attn_implementation), indent=1))
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from provenance import write_result
+    write_result(a.out, dict(rows=rows, peak_flops=peak, bandwidth=bw, threads=a.threads, kernels=kernels,
+                             attention=q.config._attn_implementation), sys.argv)
 
 
 if __name__ == '__main__':

@@ -2,7 +2,8 @@
 greedy tokens and prompt log-probabilities?
 
     python bench/serve.py --vllm-python VENV/bin/python --gptq-python VENV2/bin/python [--llmc-python VENV3/bin/python]
-                          [--work runs/serve] [--out results/serve/matrix.json] [--cells all|quick]
+                          [--work runs/serve] [--out results/serve/matrix.json] [--cells all|quick|noact|act]
+    python bench/serve.py --assemble [--work runs/serve]            # the matrix from whatever has run so far
     python bench/serve.py --report results/serve/matrix.json        # the table again, from the committed file
 
 Cells: {compressed-tensors, GPTQ} x {per channel, g32, g64, g128} x {symmetric, asymmetric} x {4, 8 bits} x
@@ -60,6 +61,8 @@ def cells(which='all'):
                         out.append(dict(name=name, format=fmt, grid=grid, groupsize=gs, sym=sym, bits=bits, act=act))
     if which == 'quick':     # the issue's two: the default grid and g64 symmetric, both formats, act-order off
         out = [c for c in out if c['bits'] == 4 and not c['act'] and (c['grid'], c['sym']) in (('channel', False), ('g64', True))]
+    if which in ('act', 'noact'):   # the matrix in two runs: act-order cells need a GPTQ run each (minutes on a CPU)
+        out = [c for c in out if c['act'] == (which == 'act')]
     return out
 
 
@@ -377,8 +380,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--vllm-python'); ap.add_argument('--gptq-python'); ap.add_argument('--llmc-python')
     ap.add_argument('--work', default='runs/serve'); ap.add_argument('--out', default='results/serve/matrix.json')
-    ap.add_argument('--cells', default='all', choices=('all', 'quick'))
+    ap.add_argument('--cells', default='all', choices=('all', 'quick', 'noact', 'act'))
     ap.add_argument('--report', metavar='JSON'); ap.add_argument('--consume', nargs=3, metavar=('KIND', 'LISTING', 'DEST'))
+    ap.add_argument('--assemble', action='store_true', help='make nothing, run nothing: the matrix from the checkpoints and '
+                    'consumer results already under --work (a consumer not yet run on a cell: skip)')
     a = ap.parse_args()
     if a.consume: return _consume_main(*a.consume)
     if a.report:
@@ -388,6 +393,7 @@ def main():
     from provenance import write_result
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
     todo = cells(a.cells)
+    if a.assemble: return assemble(work, todo, a.out)
     folders = make(work, todo)
     from quantease.models import model_folder
     fp_folder = model_folder('smollm2-135m')[0]
@@ -415,6 +421,30 @@ def main():
         got['vllm'] = run_consumer(a.vllm_python, 'vllm', folders, work,
                                    env=dict(VLLM_CPU_KVCACHE_SPACE='1', HF_HUB_OFFLINE='1', VLLM_NO_USAGE_STATS='1', DO_NOT_TRACK='1',
                                             VLLM_ENABLE_V1_MULTIPROCESSING='0', VLLM_CPU_OMP_THREADS_BIND='all'))
+    write_result(a.out, verdicts(folders, got))
+    res = json.loads(Path(a.out).read_text())
+    print(table(res)); print(summary(res))
+
+
+def assemble(work, todo, out):
+    "The matrix from what is already under `work`: every made checkpoint, each consumer's cached results."
+    from provenance import write_result
+    ck = work / 'ckpt'
+    names = [c['name'] for c in todo] + ['llmc-w4-g64-asym', 'mutant-ct-w4-g64-asym']
+    folders = {n: ck / n for n in names if (ck / n / 'config.json').exists()}
+    read = lambda f: {json.loads(l)['cell']: json.loads(l) for l in f.read_text().splitlines()} if f.exists() else {}
+    got = {'reference': read(work / 'reference.jsonl'), 'quantease': read(work / 'quantease.jsonl'),
+           'transformers': {**read(work / 'transformers.jsonl'), **read(work / 'gptq' / 'transformers.jsonl')},
+           'vllm': read(work / 'vllm.jsonl')}
+    res = verdicts(folders, got)
+    missing = sorted(c['name'] for c in todo if c['name'] not in folders)
+    if missing: res['not_made'] = missing
+    write_result(out, res)
+    print(table(res)); print(summary(res))
+
+
+def verdicts(folders, got):
+    "Each consumer's verdict on each cell of `folders`, from the consumers' results `got` ({kind: {cell: record}})."
     res = dict(prompt=PROMPT, new_tokens=NEW, cells={})
     for name, d in folders.items():
         control = name.startswith('mutant-')
@@ -423,13 +453,13 @@ def main():
         row = {}
         for c in ('vllm', 'transformers', 'quantease'):
             rec = got.get(c, {}).get(name)
-            verdict, why = judge(name, note.get(c), rec, ref) if ref and ref.get('ok') else ('FAIL', 'no reference')
+            if ref is None: verdict, why = 'skip', 'the reference has not run on it'
+            else: verdict, why = judge(name, note.get(c), rec, ref) if ref.get('ok') else ('FAIL', 'no reference')
             if control: verdict = {'pass': 'FAIL', 'FAIL': 'pass'}.get(verdict, verdict)   # it must not agree
             row[c] = dict(verdict=verdict, why=why, note=note.get(c), **({k: rec[k] for k in ('tokens', 'prompt_lp', 'seconds', 'route', 'kernels', 'vllm_int4_op', 'error') if k in rec} if rec else {}))
         row['reference'] = ref
         res['cells'][name] = row
-    write_result(a.out, res)
-    print(table(res)); print(summary(res))
+    return res
 
 
 if __name__ == '__main__':

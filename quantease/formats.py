@@ -122,8 +122,9 @@ def _vllm_common(s):
                 (s['group_size'] > 0 and s['group_size'] % 2, f"odd group size {s['group_size']}"),
                 (not s['dims32'], "layer sizes that are not multiples of 32"),
                 (bool(s['outliers']), "the sparse outlier tensors (it refuses tensors it has no parameter for)"),
-                (s.get('experts'), "quantized experts: its CPU build runs 4-bit mixture-of-experts layers only on CPUs with "
-                                   "AMX (not verified here: the development CPUs have none)"))
+                (s.get('experts'), "quantized experts: its CPU int4 mixture-of-experts kernel (fused_moe/experts/cpu_moe.py, "
+                                   "CPUExpertsInt4) needs AMX tiles; without them it stops with 'No WNA16 MoE backend supports "
+                                   "the deployment configuration' (seen on AVX-512 CPUs without AMX; its bfloat16 MoE runs)"))
 
 # %% ../nbs/18_formats.ipynb #f4bf11de
 def _gptq_tensors(name, m, opts):
