@@ -124,7 +124,7 @@ def one(model, config, a):
 def one_vllm(model, config, a):
     """Measure vLLM serving the same model (`vllm-bf16`: the unquantized folder; `vllm-w4`: the same 4-bit checkpoint
     `quantease.load` runs) in this process (vLLM's own Python, in-process engine): the prompts are the same WikiText-2
-    token ids as the other rows (written by the calling process to `ids.json`); decode tokens/s from the time of
+    token ids as the other rows (written by the calling process to `ids-MODEL.json`, by the model's own tokenizer); decode tokens/s from the time of
     128 + 1 new tokens minus the time of 1 (prefill and first token) at batch 1 (one 512-token prompt) and batch 8
     (8 prompts of 64); EOS ignored. The KV cache vLLM reserves is `$VLLM_CPU_KVCACHE_SPACE` GiB (1 here) and counts in
     its peak."""
@@ -140,7 +140,7 @@ def one_vllm(model, config, a):
     folder = MODELS[model]['source'] if config == 'vllm-bf16' else str(checkpoint(model, 4, a))
     if config == 'vllm-bf16' and model == 'smollm2':
         folder = json.loads(Path(a.work, 'smollm2-folder.json').read_text())['folder']
-    ids = json.loads(Path(a.work, 'ids.json').read_text())
+    ids = json.loads(Path(a.work, f'ids-{model}.json').read_text())
     t = time.perf_counter()
     llm = LLM(model=folder, dtype='bfloat16', max_model_len=1024, gpu_memory_utilization=0.2, seed=0, max_num_seqs=8)
     res = dict(model=model, config=config, load_s=time.perf_counter() - t, kernels={}, attention='vllm', weights=0, rss_loaded=_status('VmRSS'))
@@ -288,9 +288,12 @@ def main(argv=None):
         folder, tok = model_folder('smollm2-135m')
         Path(a.work).mkdir(parents=True, exist_ok=True)
         Path(a.work, 'smollm2-folder.json').write_text(json.dumps(dict(folder=str(folder))))
-        Path(a.work, 'ids.json').write_text(json.dumps(test_stream('wikitext2', tok, a.data_dir)[0][:1024].tolist()))
+        from transformers import AutoTokenizer
+        for m in models:                               # each model's own tokenizer, as its other rows use
+            t = tok if m == 'smollm2' else AutoTokenizer.from_pretrained(MODELS[m]['source'])
+            Path(a.work, f'ids-{m}.json').write_text(json.dumps(test_stream('wikitext2', t, a.data_dir)[0][:1024].tolist()))
     env = {**os.environ, 'OMP_NUM_THREADS': str(a.threads), 'TOKENIZERS_PARALLELISM': 'false'}
-    rows = []
+    rows, failed = [], []
     for m in models:
         for c in configs:
             py = a.vllm_python if c.startswith('vllm') else sys.executable
@@ -299,7 +302,9 @@ def main(argv=None):
             cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else []) + ([] if a.lean_heap else ['--no-lean-heap'])
             venv = dict(VLLM_CPU_KVCACHE_SPACE='1', HF_HUB_OFFLINE='1', VLLM_NO_USAGE_STATS='1', VLLM_CPU_OMP_THREADS_BIND='all') if c.startswith('vllm') else {}
             r = subprocess.run([x.replace('--data_dir', '--data-dir').replace('--new_fallback', '--new-fallback') for x in cmd], capture_output=True, text=True, env={**env, **venv})
-            if r.returncode: raise SystemExit(f'{m} {c} failed:\n{r.stderr[-3000:]}')
+            if r.returncode:          # recorded, and the other rows go on: a failed row must not cost the measured ones
+                print(f'{m} {c} failed:\n{r.stderr[-3000:]}', file=sys.stderr, flush=True)
+                failed.append(dict(model=m, config=c, error=(r.stderr.strip().splitlines() or ['?'])[-1][:300])); continue
             rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
             if rows[-1].get('skipped'):
                 print(f"{m} {c}: {rows[-1]['skipped']}", file=sys.stderr, flush=True); rows.pop(); continue
@@ -346,7 +351,7 @@ def main(argv=None):
     sys.path.insert(0, str(Path(__file__).parent))
     from provenance import write_result
     for r in rows: r.pop('tokens', None)                   # the 128 greedy tokens: compared above, not kept
-    write_result(a.out, dict(rows=rows, checks=checks, settings=vars(a)))
+    write_result(a.out, dict(rows=rows, checks=checks, settings=vars(a), **({"failed": failed} if failed else {})))
     plot(rows, a.plot)
     print(f'\nwrote {a.out} and {a.plot}')
 

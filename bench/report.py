@@ -191,14 +191,16 @@ def table_decode():
     for f in files:
         r = json.loads(f.read_text()); used.append(r)
         for x in r['rows']:
-            base = next((b for b in r['rows'] if b['model'] == x['model'] and b['config'] == 'bf16' and b.get('attention') == x.get('attention')), None)
+            want = 'vllm-bf16' if x['config'].startswith('vllm') else 'bf16'      # vLLM's rows against vLLM's bfloat16
+            base = next((b for b in r['rows'] if b['model'] == x['model'] and b['config'] == want and b.get('attention') == x.get('attention')), None)
             ratio = lambda k: f" ({x[k] / base[k]:.2f}×)" if base and base.get(k) and x is not base else ''
             ks = ', '.join(f'{k} {v}' for k, v in x.get('kernels', {}).items()) or ('vLLM' if x['config'].startswith('vllm') else 'dense')
             rows.append([x['model'], x['config'], x.get('attention', '-'), ks, f"{x.get('decode_b1_tok_s', 0):.2f}{ratio('decode_b1_tok_s')}",
                          f"{x.get('decode_b8_tok_s', 0):.2f}{ratio('decode_b8_tok_s')}",
                          f"{x['peak_rss'] / 2**20:,.0f}" + (f" ({x['peak_rss'] / base['peak_rss']:.2f}×)" if base and x is not base else '')])
+    failed = [f"{x['model']} {x['config']} ({x['error']})" for r in used for x in r.get('failed', [])]
     return markdown(['model', 'config', 'attention', 'kernels (layers)', 'decode tok/s, batch 1', 'decode tok/s, batch 8', 'peak RSS MiB'], rows) \
-        + source(used, 'results/generate')
+        + (f"\n\nFailed rows: {'; '.join(failed)}." if failed else '') + source(used, 'results/generate')
 
 
 def table_moe():
@@ -245,7 +247,8 @@ def table_micro():
     r = rs[0]
     base = {x['batch']: x['ms'] for x in r['layer'] if x['path'] == 'bf16 dense'}
     rows = [[f"{x['bits']}-bit" + (f", g{x['group']}" if x['group'] > 0 else ', per channel') if x['path'] != 'bf16 dense' else 'bfloat16',
-             x['path'], x['batch'], f"{x['ms']:.3f}", f"{x['gflops']:.0f}", f"{base[x['batch']] / x['ms']:.2f}x"] for x in r['layer']]
+             x['path'], x['batch'], f"{x['ms']:.3f}", f"{x['gflops']:.0f}", f"{base[x['batch']] / x['ms']:.2f}x"]
+            for x in sorted(r['layer'], key=lambda x: (x['bits'], x['batch'], {'bf16 dense': 0, 'tiled fallback': 2}.get(x['path'], 1)))]
     return markdown(['layer 5632 x 2048', 'path', 'batch', 'ms', 'GFLOP/s', 'vs bfloat16'], rows) + source(rs, 'results/kernels/micro.json')
 
 

@@ -286,7 +286,7 @@ def solve_group(run, linears, hs, prefix=''):
     "Quantize every layer of a group (over the ranks, if several), write it back; returns (results, per-layer records)."
     results, records = {}, []
     counts = {n: hs[n].nsamples for n in linears if getattr(hs.get(n), 'expert', False)}   # the tokens each expert saw
-    run.fallback = {n for n, c in counts.items() if c < run.min_tokens}
+    run.fallback = {n for n, c in counts.items() if c < max(run.min_tokens, 1)}   # no tokens, no H: always RTN
     solved = _solve_parallel(run, linears, hs) if run.ranks.active else {}
     for name, lin in linears.items():
         W = weight_of(lin)
