@@ -200,8 +200,9 @@ def _gptq_serves(s):
                 (True, _vllm_common(s)))
     # transformers reads GPTQ through optimum and GPTQModel; on the CPU GPTQModel 7.7 runs torch's int4 op, which takes
     # groups of 32 to 256 inputs (a per-channel group is the whole input)
-    hf = _why((s['group_size'] == -1 and s['max_in'] > 256, "per-channel scales over more than 256 inputs: on the CPU "
-                                                            "GPTQModel (which transformers loads GPTQ with) takes groups of 32 to 256"),
+    hf = _why((s['bits'] == 4 and s['group_size'] == -1 and s['max_in'] > 256,
+               "4-bit per-channel scales over more than 256 inputs: on the CPU GPTQModel (which transformers loads GPTQ "
+               "with) runs 4-bit codes through torch's int4 op, which takes groups of 32 to 256 (8-bit codes take another path)"),
               (bool(s['outliers']), "the sparse outlier tensors (it ignores them and runs the grid part alone)"),
               (s.get('experts'), "quantized experts: GPTQModel swaps its kernels into nn.Linear layers, and transformers 5 "
                                  "holds experts fused (not verified; save with format='compressed-tensors' and a symmetric grid)"))
