@@ -168,10 +168,14 @@ def table_serve():
         fail = sum(r[c]['verdict'] == 'FAIL' for r in rows)
         skip = sum(r[c]['verdict'] == 'skip' for r in rows)
         return f"{served} served, {refused} refused as noted" + (f", **{fail} FAIL**" if fail else '') + (f", {skip} not run" if skip else '')
-    rows = [[k, len(v), *(cell(v, c) for c in cons)] for k, v in groups.items()]
+    def control(rows, c):
+        ok = sum(r[c]['verdict'] == 'pass' for r in rows)
+        return f"{ok} of {len(rows)} as expected" + ('' if ok == len(rows) else ', **FAIL**')
+    rows = [[k if k != 'control' else "controls (llm-compressor's checkpoint must agree, the mutant must not)", len(v),
+             *((control if k == 'control' else cell)(v, c) for c in cons)] for k, v in groups.items()]
     op = {r['vllm'].get('vllm_int4_op') for r in res['cells'].values() if r['vllm'].get('vllm_int4_op')}
     return markdown(['format', 'cells', 'vLLM 0.32 (CPU)', 'transformers', 'quantease.load'], rows) + \
-        (f"\n\nvLLM's int4 matmul: {', '.join(sorted(op))}." if op else '') + source([res], 'results/serve/matrix.json')
+        (f"\n\nvLLM's int4 matmul: {', '.join({'vllm': 'its own (cpu_gemm_wna16)', 'stand-in': 'a stand-in (AVX2 build)'}.get(o, o) for o in sorted(op))}." if op else '') + source([res], 'results/serve/matrix.json')
 
 
 def table_resume():
