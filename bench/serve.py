@@ -416,7 +416,8 @@ def main():
     got['transformers'] = run_consumer(sys.executable, 'transformers', ct, work)
     if a.gptq_python:
         (work / 'gptq').mkdir(exist_ok=True)
-        got['transformers'].update(run_consumer(a.gptq_python, 'transformers', gp, work / 'gptq'))
+        # GPTQModel torch.compiles its CPU layers at the first forward (minutes per checkpoint): eager, same arithmetic
+        got['transformers'].update(run_consumer(a.gptq_python, 'transformers', gp, work / 'gptq', env=dict(TORCHDYNAMO_DISABLE='1')))
     if a.vllm_python:
         got['vllm'] = run_consumer(a.vllm_python, 'vllm', folders, work,
                                    env=dict(VLLM_CPU_KVCACHE_SPACE='1', HF_HUB_OFFLINE='1', VLLM_NO_USAGE_STATS='1', DO_NOT_TRACK='1',
