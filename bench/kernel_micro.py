@@ -87,7 +87,6 @@ def main(argv=None):
     from provenance import write_result
     out = dict(threads=a.threads, reps=a.reps, layer=layer_rows(a.reps), attention=attention_rows(a.reps))
     write_result(a.out, out, sys.argv)
-    sys.path.insert(0, str(Path(__file__).parent))
     from report import table_micro, table_attention
     print(table_micro()); print(); print(table_attention())
 

@@ -54,18 +54,17 @@ print(sum(p.numel() for p in model.parameters()) / 1e9, 'billion parameters')
     return folder
 
 
-class Clock:
-    "A pipeline hook: the phase clock's totals at each block's start and end, so each block's own split."
-    def __init__(self): self.blocks, self.start = [], {}
-    def on_start(self, run): pass
-    def on_block_start(self, run, b, block): self.start = dict(run.phases.t); self.t0 = time.perf_counter()
-    def on_group_solved(self, run, b, names, results): pass
-    def on_layer_solved(self, run, name, q, record): pass
-    def on_block_end(self, run, b, block, records):
-        d = {k: round(v - self.start.get(k, 0.), 2) for k, v in run.phases.t.items() if v - self.start.get(k, 0.) > 0}
-        self.blocks.append(dict(block=b, seconds=round(time.perf_counter() - self.t0, 2), phases=d))
-        print(f'block {b}: {self.blocks[-1]}', flush=True)
-    def on_end(self, run): pass
+def make_clock():
+    "A pipeline hook (`quantease.pipeline.Hook`): the phase clock's totals at each block's start and end, so each block's own split."
+    from quantease.pipeline import Hook
+    class Clock(Hook):
+        def __init__(self): self.blocks, self.start = [], {}
+        def on_block_start(self, run, b, block): self.start = dict(run.phases.t); self.t0 = time.perf_counter()
+        def on_block_end(self, run, b, block, records):
+            d = {k: round(v - self.start.get(k, 0.), 2) for k, v in run.phases.t.items() if v - self.start.get(k, 0.) > 0}
+            self.blocks.append(dict(block=b, seconds=round(time.perf_counter() - self.t0, 2), phases=d))
+            print(f'block {b}: {self.blocks[-1]}', flush=True)
+    return Clock()
 
 
 def route_counts(src, ids, device='cpu'):
@@ -125,7 +124,7 @@ def run(a):
     block_bytes = sum(p.numel() for p in blocks[0].parameters()) * 2
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, SHAPE['vocab_size'], (a.nsamples, a.seqlen), generator=g)
-    clock = Clock()
+    clock = make_clock()
     t = time.perf_counter()
     report, _ = quantize_model(src, ids, a.method, Grid(bits=4), num_layers=a.quantize, hooks=[clock], keep_results=False,
                                progress=True, offload_dtype=torch.bfloat16)

@@ -189,11 +189,10 @@ def table_resume():
 
 def table_decode():
     "Decode speed and peak memory, `bench/generate.py` runs under results/generate (one table row per model and config)."
-    files = sorted((RESULTS / 'generate').glob('*.json')) if (RESULTS / 'generate').exists() else []
-    if not files: return '(no decode benchmark committed yet)'
-    rows, used = [], []
-    for f in files:
-        r = json.loads(f.read_text()); used.append(r)
+    used = list(runs('generate').values())
+    if not used: return '(no decode benchmark committed yet)'
+    rows = []
+    for r in used:
         for x in r['rows']:
             want = 'vllm-bf16' if x['config'].startswith('vllm') else 'bf16'      # vLLM's rows against vLLM's bfloat16
             base = next((b for b in r['rows'] if b['model'] == x['model'] and b['config'] == want and b.get('attention') == x.get('attention')), None)
@@ -209,11 +208,10 @@ def table_decode():
 
 def table_moe():
     "Mixtures of experts at Qwen3-30B-A3B's shape, `bench/moe.py` runs under results/moe (one table per run)."
-    files = sorted((RESULTS / 'moe').glob('*.json')) if (RESULTS / 'moe').exists() else []
-    if not files: return '(no mixture-of-experts benchmark committed yet)'
-    out, used = [], []
-    for f in files:
-        r = json.loads(f.read_text()); used.append(r)
+    used = list(runs('moe').values())
+    if not used: return '(no mixture-of-experts benchmark committed yet)'
+    out = []
+    for r in used:
         rows = []
         for b in r['per_block']:
             p = b['phases']
@@ -240,8 +238,9 @@ def table_moe():
 
 
 def _kernel_files(pattern):
-    d = RESULTS / 'kernels'
-    return [json.loads(f.read_text()) for f in sorted(d.glob(pattern))] if d.exists() else []
+    "The results of `results/kernels` whose file names match `pattern` (e.g. 'roofline-*.json'), in name order."
+    import fnmatch
+    return [r for name, r in runs('kernels').items() if fnmatch.fnmatchcase(f'{name}.json', pattern)]
 
 
 def table_micro():

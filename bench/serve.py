@@ -279,7 +279,7 @@ def _consume_main(kind, listing, dest):
     import warnings
     warnings.filterwarnings('ignore')
     folders = json.loads(Path(listing).read_text())
-    done = {json.loads(l)['cell'] for l in Path(dest).read_text().splitlines()} if Path(dest).exists() else set()
+    done = set(records(dest))
     todo = {k: v for k, v in folders.items() if k not in done}
     it = CONSUMERS[kind](todo, kind)
     while True:
@@ -297,6 +297,12 @@ def _consume_main(kind, listing, dest):
         print(kind, rec['cell'], 'ok' if rec['ok'] else rec['error'][:200], flush=True)
 
 
+def records(dest):
+    "{cell: record} of a consumer's results file (JSON lines; a cell run twice: its last record)."
+    dest = Path(dest)
+    return {r['cell']: r for r in map(json.loads, dest.read_text().splitlines())} if dest.exists() else {}
+
+
 def run_consumer(python, kind, folders, work, env=None, log=print):
     "Run consumer `kind` over `folders` in `python`, restarting it past a cell that kills the process; {cell: record}."
     work = Path(work)
@@ -305,14 +311,14 @@ def run_consumer(python, kind, folders, work, env=None, log=print):
     for attempt in range(len(folders) + 1):
         p = subprocess.run([python, __file__, '--consume', kind, str(listing), str(dest)], env={**os.environ, **(env or {})},
                            capture_output=True, text=True)
-        got = {json.loads(l)['cell']: json.loads(l) for l in dest.read_text().splitlines()} if dest.exists() else {}
+        got = records(dest)
         left = [k for k in folders if k not in got]
         if not left: break
         # the process died inside a cell: record it and go on with the rest
         tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or [f'exit {p.returncode}']
         with open(dest, 'a') as f: f.write(json.dumps(dict(cell=left[0], ok=False, error=f'process died: {tail[0][:300]}')) + '\n')
         log(f"{kind}: {left[0]} killed its process ({tail[0][:200]})")
-    return {json.loads(l)['cell']: json.loads(l) for l in dest.read_text().splitlines()}
+    return records(dest)
 
 
 # ----------------------------------------------------------------------------- comparing
@@ -433,10 +439,9 @@ def assemble(work, todo, out):
     ck = work / 'ckpt'
     names = [c['name'] for c in todo] + ['llmc-w4-g64-asym', 'mutant-ct-w4-g64-asym']
     folders = {n: ck / n for n in names if (ck / n / 'config.json').exists()}
-    read = lambda f: {json.loads(l)['cell']: json.loads(l) for l in f.read_text().splitlines()} if f.exists() else {}
-    got = {'reference': read(work / 'reference.jsonl'), 'quantease': read(work / 'quantease.jsonl'),
-           'transformers': {**read(work / 'transformers.jsonl'), **read(work / 'gptq' / 'transformers.jsonl')},
-           'vllm': read(work / 'vllm.jsonl')}
+    got = {'reference': records(work / 'reference.jsonl'), 'quantease': records(work / 'quantease.jsonl'),
+           'transformers': {**records(work / 'transformers.jsonl'), **records(work / 'gptq' / 'transformers.jsonl')},
+           'vllm': records(work / 'vllm.jsonl')}
     res = verdicts(folders, got)
     missing = sorted(c['name'] for c in todo if c['name'] not in folders)
     if missing: res['not_made'] = missing

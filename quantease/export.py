@@ -204,6 +204,7 @@ class CheckpointWriter(Hook):
 
     def on_start(self, run):
         self.fstate = self.fmt.state(dict(self.opts, sym=run.grid.sym), self.records)
+        self.ckpt = renamer(run.model)          # model name -> the family's checkpoint name
 
 # %% ../nbs/20_export.ipynb #60609dd4
 @patch_to(CheckpointWriter)
@@ -212,7 +213,7 @@ def on_layer_solved(self, run, name, q, record):
         m = qlinear(name, run.model.get_submodule(name), q)
         if self.fmt.check: self.fmt.check(name, m, self.fstate.options())
         self.fstate.layer(name, m)
-        self.kinds[renamer(run.model)(name)] = layer_kind(m)
+        self.kinds[self.ckpt(name)] = layer_kind(m)
         self.layers[name] = m
 
 # %% ../nbs/20_export.ipynb #c6c41249
@@ -223,10 +224,9 @@ def on_block_end(self, run, b, block, records):
         tensors = _dense({prefix + k: v for k, v in block.state_dict().items()}, tuple(f'{n}.' for n in self.layers), self.dtype)
         for name, m in self.layers.items():
             tensors.update(self.fmt.tensors(name, m, opts)); tensors.update(extra_tensors(name, m, self.dtype))
-        ckpt = renamer(run.model)
-        _write_file({ckpt(k): v for k, v in tensors.items()}, self.path / self.shard(run, b))
-        self.fstate.wrote(self.shard(run, b), sorted(map(ckpt, self.layers)))
-        self.done[self.shard(run, b)] = sorted(map(ckpt, self.layers))
+        _write_file({self.ckpt(k): v for k, v in tensors.items()}, self.path / self.shard(run, b))
+        self.fstate.wrote(self.shard(run, b), sorted(map(self.ckpt, self.layers)))
+        self.done[self.shard(run, b)] = sorted(map(self.ckpt, self.layers))
         self.layers = {}
 
 # %% ../nbs/20_export.ipynb #9d4db5f3
@@ -237,8 +237,7 @@ def on_end(self, run):
         for b in range(n, len(run.blocks)):           # blocks past num_layers: unchanged, one shard each
             block = src.load(f'{run.path}.{b}', 'cpu') if src else run.blocks[b]
             linearize_experts(block)                  # as `save` writes them: experts one by one
-            ckpt = renamer(run.model)
-            _write_file({ckpt(k): v for k, v in _dense({f'{run.path}.{b}.{k}': v for k, v in block.state_dict().items()}, (), self.dtype).items()},
+            _write_file({self.ckpt(k): v for k, v in _dense({f'{run.path}.{b}.{k}': v for k, v in block.state_dict().items()}, (), self.dtype).items()},
                         self.path / self.shard(run, b))
             self.done[self.shard(run, b)] = []
             if src: src.release(f'{run.path}.{b}')

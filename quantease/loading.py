@@ -153,12 +153,6 @@ def _load_packed(model, t, fmt, qc, path, device, dtype, pick):
             if torch.device(device).type == 'cpu': trim()    # the conversion's transients, before the next layer's
         model.set_submodule(name, m)
 
-# %% ../nbs/19_loading.ipynb #c651e818
-def _linearize_for(model, t):
-    """Give the experts modules whose matrices the checkpoint stores one per expert (as quantease writes quantized
-    experts, under the family's own names) the matching `LinearExperts` form; experts stored fused stay fused."""
-    linearize_experts(model, stored_per_expert(t))
-
 # %% ../nbs/19_loading.ipynb #2b3267ab
 def _load_rest(model, t, config, path, device, dtype):
     "Assign every other tensor (converted as read: no second copy), re-tie the output layer, check nothing is missing."
@@ -180,7 +174,7 @@ def load(path, device='cpu', dtype=None, tokenizer=False, kernel='auto', map_emb
     model, config, fmt, qc, dtype = _skeleton(path, device, dtype)
     t = _Tensors(path)
     t.rename(renamer(config, to='model'))
-    _linearize_for(model, t)
+    linearize_experts(model, stored_per_expert(t))     # experts the checkpoint stores one by one (as quantease writes them)
     pick = None
     if kernel not in (None, 'tiled'):
         from quantease.kernels import Picker

@@ -200,7 +200,7 @@ def plan(model, method='quantease', grid=None, num_layers=None, options=None, **
                 raise QuantEaseError(f"groupsize {grid.groupsize} does not divide the {cols} input columns of layer {path}.{b}.{name}")
         for name, e in blocks[b].named_modules():           # experts, linearized when their block is quantized
             if is_fused_experts(e) and grid.groupsize > 0:
-                for cols in {e.down_proj.shape[1 if getattr(e, 'is_transposed', False) else 2], e.down_proj.shape[2 if getattr(e, 'is_transposed', False) else 1]}:
+                for cols in set(e.down_proj.shape[1:]):       # H and I, the inputs of gate/up and of down, either layout
                     if cols % grid.groupsize:
                         raise QuantEaseError(f"groupsize {grid.groupsize} does not divide the {cols} input columns of the experts {path}.{b}.{name}")
         for name, count in fused_weights(blocks[b]).items(): fused[f'{path}.{b}.{name}'] = count
