@@ -209,7 +209,7 @@ def tiled(self, x):
 def forward(self, x):
     x2 = x.reshape(-1, self.in_features)
     y = self.kernel.run(self, x2) if self.kernel is not None else self.tiled(x2)
-    if self.outlier_val is not None:
+    if self.outlier_val is not None and not (self.kernel is not None and self.kernel.sparse):   # some kernels add it themselves
         y += torch.sparse.mm(self._sparse(x.dtype), x2.T).T
     if self.bias is not None: y += self.bias.to(x.dtype)
     return y.reshape(*x.shape[:-1], self.out_features)
