@@ -3,11 +3,12 @@ attention through torch's sdpa and through `kernels.decode_attention`'s regroupe
 
     python bench/kernel_micro.py [--threads 2] [--reps 50] [--out results/kernels/micro.json]
 
-Layer: one RTN layer of TinyLlama-1.1B's MLP shape (5632 outputs x 2048 inputs; 4-bit in groups of 128, and an 8-bit
-per-channel copy), activations in bfloat16, at batch 1 and 8, its weights in cache (the same layer called again and
+Layer: one RTN layer of TinyLlama-1.1B's MLP shape (5632 outputs x 2048 inputs; 4-, 3- and 2-bit in groups of 128,
+and an 8-bit per-channel copy), activations in bfloat16, at batch 1 and 8, its weights in cache (the same layer called again and
 again: the kernels' arithmetic, not memory bandwidth). Each path: the median of `--reps` calls after 5 warm-up calls:
 bfloat16 dense (`torch.nn.functional.linear` on the dequantized weight), every kernel of `quantease.kernels` that
-serves the layer here (`int4_cpu`, `int4_avx512` where the CPU has AVX512-BF16, `int8_cpu` on the 8-bit copy), and
+serves the layer here (`int4_cpu`, `int4_avx512` where the CPU has AVX512-BF16, `int8_cpu` on the 8-bit copy, `kbit_avx2`
+and, on AVX-512 CPUs, `kbit_avx512` at every width), and
 the tiled fallback; GFLOP/s = 2 x outputs x inputs x batch / time.
 
 Attention: one decode step of TinyLlama's attention in bfloat16 (32 query heads over 4 key/value heads of 64):
@@ -37,7 +38,7 @@ def layer_rows(reps, out=5632, inp=2048):
     torch.manual_seed(0)
     lin = nn.Linear(inp, out, bias=False)
     rows = []
-    for bits, gs in ((4, 128), (8, -1)):
+    for bits, gs in ((4, 128), (3, 128), (2, 128), (8, -1)):
         m = qlinear('layer', lin, rtn(lin.weight.data, None, Grid(bits=bits, groupsize=gs)))
         W = m.dequantize(torch.bfloat16)
         for b in (1, 8):

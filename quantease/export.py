@@ -243,8 +243,17 @@ def on_end(self, run):
             if src: src.release(f'{run.path}.{b}')
         fault('export')
         last = self.path / self.shard(run, len(run.blocks))     # then everything outside the blocks
-        if src: _copy_tensors(src, [k for k in src.files if not k.startswith(run.path + '.')], self.dtype, last)
-        else: _write_file(_dense({k: v for k, v in run.model.state_dict().items() if not k.startswith(run.path + '.')}, (), self.dtype), last)
+        head = {self.ckpt(n): m for n, m in self.layers.items()}   # a quantized output layer: packed, in a shard of its own
+        dense = lambda k: not k.startswith(run.path + '.') and not any(k.startswith(h + '.') for h in head)
+        if src: _copy_tensors(src, [k for k in src.files if dense(k)], self.dtype, last)
+        else: _write_file(_dense({k: v for k, v in run.model.state_dict().items() if dense(k)}, (), self.dtype), last)
+        if head:
+            tensors = {}
+            for name, m in head.items():
+                tensors.update(self.fmt.tensors(name, m, self.fstate.options())); tensors.update(extra_tensors(name, m, self.dtype))
+            _write_file(tensors, self.path / 'model-head.safetensors')
+            self.fstate.wrote('model-head.safetensors', sorted(head))
+            self.layers = {}
         self.fstate.finish(self.path, self.kinds)
         qc, extra = _describe(self.fmt, self.kinds, run.grid.sym, run.model, self.fstate.options(), self.path)
         wmap, total = {}, 0

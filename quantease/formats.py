@@ -80,6 +80,8 @@ def summary(kinds, sym, ignore=(), model=None):
         if len(vals) > 1: raise QuantEaseError(f"quantized layers differ in {label} ({sorted(vals)}); one checkpoint needs one setting")
         return vals.pop()
     modules = dict(model.named_modules()) if model is not None else {}
+    out = model.get_output_embeddings() if model is not None else None
+    head = next((n for n, m in modules.items() if out is not None and m is out and n in kinds), None)   # a quantized output layer
     conv = [n for n in kinds if n in modules and linear_kind(modules[n]) is not None and linear_kind(modules[n]).transposed]
     sizes = {k[1] for k in kinds.values()}
     if len(sizes) == 2 and -1 in sizes and all(k[5] == max(sizes) for k in kinds.values() if k[1] == -1):
@@ -88,7 +90,7 @@ def summary(kinds, sym, ignore=(), model=None):
                 outliers=sorted(n for n, k in kinds.items() if k[3]), layers=sorted(kinds), ignore=list(ignore),
                 dims32=all(k[4] % 32 == 0 and k[5] % 32 == 0 for k in kinds.values()), max_in=max(k[5] for k in kinds.values()), conv1d=bool(conv),
                 model_type=getattr(getattr(model, 'config', None), 'model_type', None),
-                experts=sum('.experts.' in n for n in kinds))      # quantized expert matrices of a mixture of experts
+                experts=sum('.experts.' in n for n in kinds), head=head)      # quantized expert matrices of a mixture of experts
 
 # %% ../nbs/18_formats.ipynb #0d764681
 def _version():
@@ -137,7 +139,7 @@ def _gptq_tensors(name, m, opts):
 def _gptq_config(s, opts):
     fmt = opts.get('checkpoint_format', 'gptq')
     return {'quant_method': 'gptq', 'bits': s['bits'], 'group_size': s['group_size'], 'desc_act': s['desc_act'], 'sym': s['sym'],
-            'damp_percent': 0.01, 'true_sequential': True, 'static_groups': False, 'lm_head': False,
+            'damp_percent': 0.01, 'true_sequential': True, 'static_groups': False, 'lm_head': bool(s.get('head')),
             'checkpoint_format': fmt, 'format': fmt, 'pack_dtype': 'int32', 'meta': {'quantizer': [f'quantease:{_version()}']}}
 
 # %% ../nbs/18_formats.ipynb #ac6f1498
@@ -236,7 +238,7 @@ def _ct_config(s, opts):
     gs = s['group_size']
     args = QuantizationArgs(num_bits=s['bits'], type='int', symmetric=s['sym'], strategy='group' if gs > 0 else 'channel',
                             group_size=gs if gs > 0 else None)
-    qc = QuantizationConfig(config_groups={'group_0': QuantizationScheme(targets=['Linear'], weights=args, format='pack-quantized')},
+    qc = QuantizationConfig(config_groups={'group_0': QuantizationScheme(targets=['Linear'] + ([s['head']] if s.get('head') else []), weights=args, format='pack-quantized')},
                             format='pack-quantized', quantization_status='compressed', ignore=s['ignore'])
     return {'version': compressed_tensors.__version__, 'quant_method': 'compressed-tensors', 'sparsity_config': {},
             'transform_config': {}, **qc.model_dump(exclude=['quant_method'])}

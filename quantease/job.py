@@ -66,6 +66,7 @@ class Job:
     tf32: bool = setting(False, 'TF32 matrix products while solving on CUDA, every method')
     calibrate: str = setting('routed', "mixtures of experts: each expert's statistics from the tokens routed to it, or from all tokens", ('routed', 'all'))
     expert_min_tokens: int | None = setting(None, 'an expert layer that saw fewer tokens is solved by RTN (default: 1% of the calibration tokens)')
+    quantize_head: bool = setting(False, 'also quantize the output layer (lm_head), untied from the input embedding if they share one')
     dtype: str = setting('float32', 'model dtype', DTYPES)
     eval_datasets: str = setting('wikitext2', "comma list of wikitext2, ptb, c4 or paths; 'none' skips")
     eval_windows: int | None = setting(None, 'evaluate only the first N windows (default: all)')
@@ -132,7 +133,7 @@ def check_job(args=None, **kw):
 # %% ../nbs/24_job.ipynb #ec83b7ec
 RESULT_SETTINGS = ('model', 'dataset', 'wbits', 'groupsize', 'sym', 'nsamples', 'seqlen', 'seed', 'true_sequential',
                    'quantization_method', 'num_layers_to_quantize', 'compute_quantization_recon_error', 'save_format',
-                   'offload_dtype', 'dtype', 'options', 'calibrate', 'expert_min_tokens')
+                   'offload_dtype', 'dtype', 'options', 'calibrate', 'expert_min_tokens', 'quantize_head')
 
 def code_hash(package=None):
     "sha256 of quantease's own source files (or those of folder `package`): the code that computes the codes and writes the checkpoint (a version number is not enough)."
@@ -223,7 +224,7 @@ class Progress(Hook):
         with run.phases('write'):
             snap = self.dir / f'acts-{b + 1}'
             old = self.read() if self.ranks.main else None
-            keep = b + 1 < run.n and run.inputs is not None   # a method with no calibration pass has no activations
+            keep = (b + 1 < run.n or run.head) and run.inputs is not None   # a method with no calibration pass has no activations
             if keep:
                 tmp = self.dir / f'.acts-{b + 1}.tmp-{self.ranks.rank}'
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -434,7 +435,7 @@ def _quantize(s, calib, grid, opts, start, inputs, previous):
                                offload_dtype=_offload_dtype(job), hooks=[h for h in (s.writer, s.prog) if h is not None],
                                keep_results=False, start=start, inputs=inputs, compute_error=job.compute_quantization_recon_error,
                                progress=s.progress, ranks=s.ranks, parallel=job.parallel, tf32=job.tf32, calibrate=job.calibrate,
-                               expert_min_tokens=job.expert_min_tokens)
+                               expert_min_tokens=job.expert_min_tokens, quantize_head=job.quantize_head)
     if previous:
         report['layers'] = previous['layers'] + report['layers']; report['blocks'] = previous['blocks'] + report['blocks']
         report.update(totals(report['layers']), resumed_from_block=start)

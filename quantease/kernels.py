@@ -8,8 +8,8 @@ Docs: https://quantease.github.io/quantease/kernels.html.md"""
 __all__ = ['KERNELS', 'INNER_K_TILES', 'KBIT_BUILDS', 'KBIT_ROWS', 'AUTO_ORDER', 'Kernel', 'register_kernel', 'get_kernel',
            'group_order', 'ordered_codes', 'int4_scale_zero', 'int4_group', 'nibbles', 'nibble_sources', 'unshuffle',
            'cpu_flags', 'dot_kernel', 'dot_group', 'dot_codes', 'kbit_library', 'kbit_words', 'kbit_codes', 'attach',
-           'detach', 'fastest', 'Picker', 'use_kernels', 'kernel_counts', 'decode_attention', 'decode_why_not',
-           'use_decode_attention', 'set_attention']
+           'detach', 'fastest', 'Picker', 'use_kernels', 'cpu_dtype', 'kernel_counts', 'decode_attention',
+           'decode_why_not', 'use_decode_attention', 'set_attention']
 
 # %% ../nbs/17_kernels.ipynb #3f4f89f8
 import ctypes, math, time
@@ -733,6 +733,13 @@ def use_kernels(model, kernel='auto', dtype=None):
     for name, m in layers.items(): pick(name, m)
     if torch.device(_device_of(layers)).type == 'cpu': trim()
     return pick.done()
+
+# %% ../nbs/17_kernels.ipynb #155d8cad
+def cpu_dtype():
+    """The activation dtype `load` gives a CPU model by default: bfloat16 where one of our CPU kernels reads it
+    (`int4_avx512` on AVX512-BF16; `kbit` on AVX2 or AVX-512, which widens it to float32 in registers), so the
+    unquantized parts (embeddings, norms, an unquantized head) also take half the memory; float32 where none builds."""
+    return torch.bfloat16 if any(KERNELS[n].available() for n in ('int4_avx512', 'kbit_avx512', 'kbit_avx2')) else torch.float32
 
 # %% ../nbs/17_kernels.ipynb #7f26b224
 def _device_of(layers):

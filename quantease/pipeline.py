@@ -23,7 +23,7 @@ from .system import fault, trim, lean_heap, rss, peak_rss, num_threads, tf32_mat
 from .distributed import Ranks, plan_group, merge_rows
 from .models import (Streamed, find_blocks, block_linears, fused_weights, sequential_groups, capture_inputs,
                               run_block, weight_of, set_weight, features, calibration_samples, BlockInputs, _Stop,
-                              is_fused_experts, linearize_experts, expert_roles, LinearExperts)
+                              is_fused_experts, linearize_experts, expert_roles, LinearExperts, head_input, untie_head)
 
 # %% ../nbs/14_pipeline.ipynb #4f0e2706
 PLACES = ('device', 'cpu', 'disk')
@@ -160,6 +160,7 @@ class Run:
     parallel: str = 'auto'      # how a group's solving is split over ranks: auto, layers, rows
     tf32: bool = False          # TF32 matrix products on CUDA while solving (a run setting, like threads and device)
     calibrate: str = 'routed'   # experts' statistics: from the tokens routed to them, or from 'all' tokens
+    head: bool = False          # quantize the output layer too, after the last block
     min_tokens: int = 0         # an expert layer that saw fewer tokens is solved by RTN instead (its H says too little)
     fallback: set = field(default_factory=set)   # the layers of the current group that fall back to RTN
 
@@ -390,7 +391,7 @@ def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_res
         _fire(hooks, 'on_group_solved', run, b, group, res)
         if keep_results: results.update({k: _cpu(q) for k, q in res.items()})
         recs += r
-    if need_inputs and b + 1 < run.n:       # the next block is calibrated on what this *quantized* block produces
+    if need_inputs and (b + 1 < run.n or run.head):   # the next block (or the head) is calibrated on what this *quantized* block produces
         with run.phases('forward'):
             for i in range(len(run.inputs)): run.inputs.hidden[i] = run_block(block, run.inputs, i)
     run.block_records.append(dict(block=b, groups=groups, layers=len(recs), time=round(time.perf_counter() - t0, 3),
@@ -398,28 +399,69 @@ def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_res
     run.layers += recs
     return recs
 
+# %% ../nbs/14_pipeline.ipynb #c9f1b732
+class _Head(nn.Module):
+    "The final norm and the output layer as one block, for `hessians` (the block's extra arguments are not needed)."
+    def __init__(self, norm, head):
+        super().__init__()
+        self.norm, self.head = norm, head
+    def forward(self, h, *args, **kw): return self.head(self.norm(h))
+
+def _check_head(model, grid, n, total):
+    name, _ = head_input(model)
+    if n != total: raise QuantEaseError(f"quantize_head needs every block quantized (its inputs are the quantized model's); num_layers is {n} of {total}")
+    cols = features(model.get_submodule(name))[1]
+    if grid.groupsize > 0 and cols % grid.groupsize:
+        raise QuantEaseError(f"groupsize {grid.groupsize} does not divide the {cols} input columns of the output layer {name}")
+
+def _quantize_head(run, hooks, need_inputs, keep_results, results):
+    "Solve the output layer on the final norm of the last block's outputs; fire the hooks as for a block's layer."
+    t0 = time.perf_counter()
+    name, norm = head_input(run.model)
+    with run.phases('load'):
+        if run.source: run.source.load_outside(run.path, run.device, head=True)
+        untie_head(run.model)
+        head = run.model.get_submodule(name)
+        home = head.weight.device
+        norm.to(run.device); head.to(run.device)
+    lins = {name: head}
+    hs = _reduce(run, hessians(_Head(norm, head), run.inputs, [lins], run.device, run.phases)) if need_inputs else {name: None}
+    res, recs = solve_group(run, lins, hs)
+    for rec in recs: rec['block'] = 'head'
+    for k, q in res.items(): _fire(hooks, 'on_layer_solved', run, k, q, recs[0])
+    _fire(hooks, 'on_group_solved', run, len(run.blocks), [name], res)
+    if keep_results: results.update({k: _cpu(q) for k, q in res.items()})
+    run.block_records.append(dict(block='head', groups=[[name]], layers=1, time=round(time.perf_counter() - t0, 3),
+                                  solver_time=recs[0]['time'], mean_relative_error=recs[0]['relative_error']))
+    run.layers += recs
+    with run.phases('load'):
+        if run.source: run.source.release()
+        else: norm.to(home); head.to(home)
+
 # %% ../nbs/14_pipeline.ipynb #a6aa219e
 @_with_threads
 @torch.no_grad()
 def quantize_model(model, calib, method='quantease', grid=None, options=None, true_sequential=True, num_layers=None,
                    device=None, offload='device', offload_dtype=None, offload_folder=None, hooks=(), keep_results=True,
                    start=0, inputs=None, compute_error=None, progress=True, ranks=None, parallel='auto', tf32=False,
-                   calibrate='routed', expert_min_tokens=None, **option_kw):
+                   calibrate='routed', expert_min_tokens=None, quantize_head=False, **option_kw):
     """Quantize the linear layers of the first `num_layers` blocks (all by default) of `model` (in memory, or `Streamed`); returns (report, results).
     Run settings every method takes: `threads` (torch's CPU threads for the run), `tf32` (TF32 products while solving on CUDA), `device`.
     Mixtures of experts: each expert's matrices are layers of their own (`models.LinearExperts`); `calibrate`: their
     statistics from the tokens 'routed' to them or from 'all' tokens; an expert layer that saw fewer than
-    `expert_min_tokens` tokens (default: 1% of the calibration tokens) is solved by RTN, and says so in the report."""
+    `expert_min_tokens` tokens (default: 1% of the calibration tokens) is solved by RTN, and says so in the report.
+    `quantize_head`: also the output layer, on the final norm of the last block's outputs (a tied head is untied first)."""
     if calibrate not in ('routed', 'all'): raise QuantEaseError(f"calibrate must be 'routed' or 'all'; got {calibrate!r}")
     source = model if isinstance(model, Streamed) else None
     net = source.model if source else model
     grid = Grid() if grid is None else grid
     m, opts, path, blocks, n, fused = plan(net, method, grid, num_layers, options, **option_kw)
+    if quantize_head: _check_head(net, grid, n, len(blocks))
     home = None if source else next(net.parameters()).device
     device = torch.device(device) if device is not None else (home or torch.device('cpu'))
     need_inputs = m.needs_hessian or bool(compute_error)
     run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device), ranks=ranks or Ranks(), parallel=parallel, tf32=tf32,
-              calibrate=calibrate)
+              calibrate=calibrate, head=quantize_head)
     run.write_back = source is None or need_inputs
     samples = calibration_samples(calib) if calib is not None else []
     local = run.ranks.samples(samples) if need_inputs else samples     # this rank's calibration windows
@@ -427,7 +469,7 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     run.min_tokens = math.ceil(0.01 * tokens) if expert_min_tokens is None else int(expert_min_tokens)
     lean_heap()
     t_start = time.perf_counter()
-    if need_inputs and n > start: _capture(run, inputs, local, offload, offload_dtype, offload_folder)
+    if need_inputs and (n > start or quantize_head): _capture(run, inputs, local, offload, offload_dtype, offload_folder)
     _fire(hooks, 'on_start', run)
     results = {}
     bar = tqdm(range(start, n), desc=f'{m.name} {grid.bits}-bit', disable=not progress or not run.ranks.main)
@@ -444,6 +486,7 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
             if source: source.release(f'{path}.{b}')
             else: blocks[b].to(home)
             trim()
+    if quantize_head: _quantize_head(run, hooks, need_inputs, keep_results, results)
     _fire(hooks, 'on_end', run)
     return make_report(run, time.perf_counter() - t_start, len(samples) if calib is not None else None, true_sequential, fused), results
 

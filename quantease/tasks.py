@@ -465,7 +465,7 @@ def run_eval(args):
     if getattr(args, 'load', None):
         from quantease.loading import load
         if not Path(args.load).is_dir(): raise QuantEaseError(f"--load {args.load}: no such folder")
-        model, tok = load(args.load, device=device, tokenizer=True)
+        model, tok = load(args.load, device=device, dtype=getattr(args, 'dtype', None), tokenizer=True)   # evaluation: float32 unless --dtype says
         source = dict(load=str(args.load))
     else:
         from quantease.models import load_model
