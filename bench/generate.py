@@ -4,14 +4,19 @@ fresh process per configuration (load included).
 
     python bench/generate.py [--models smollm2,tinyllama] [--configs fp32,bf16,w8,w4,w4-tiled,w3,w2]
                              [--out runs/generate.json] [--plot runs/generate.png]
+    python bench/generate.py --configs bf16,w8,w4,w3,w2,w3-head,w2-head,w3-out,w3-default,w3-avx2  # the low-bit table
 
 Models: `smollm2` = SmolLM2-135M-Instruct (the default model, from its GGUF); `tinyllama` = the random
 TinyLlama-1.1B-shaped folder of `bench/stream.py` (built if absent), where weights, not the runtime, dominate memory.
 Configurations: `fp32`, `bf16` = the unquantized model in transformers; `wB` = an RTN checkpoint of B bits
 (8: per-channel; 4/3/2: groups of 128, 64 for SmolLM2 whose 576 columns 128 does not divide), saved by
 `quantease quantize` and read by `quantease.load(..., dtype=bfloat16, kernel='auto')`; `w4-tiled` = the 4-bit
-checkpoint on the tiled fallback (`kernel=None`). RTN is enough here: speed and memory do not depend on the codes.
-Checkpoints are made once under `--work`.
+checkpoint on the tiled fallback (`kernel=None`). Suffixes: `-head` = the same with the output layer quantized too
+(`--quantize-head`: the tied SmolLM2 head untied, its embedding left in the file's map); `-out` = the RTN checkpoint
+with 1% random outliers added to every layer (the sparse part's cost; its values do not matter for speed);
+`-default` = read with `quantease.load(path)` as written (no dtype, no kernel: what a user gets); `-fp32` = float32
+activations; `-avx2` = every layer forced onto `kbit_avx2` (the AVX2 build, on an AVX-512 CPU). RTN is enough here:
+speed and memory do not depend on the codes. Checkpoints are made once under `--work`.
 
 Each row is one fresh process, with glibc's mmap threshold fixed at 4 MiB (`quantease.pipeline.lean_heap`, the same
 in every row; `--no-lean-heap` keeps glibc's default, whose threshold climbs after the first large frees so that
@@ -36,21 +41,43 @@ MODELS = {'smollm2': dict(source='smollm2-135m', group=64), 'tinyllama': dict(so
 CONFIGS = ('fp32', 'bf16', 'w8', 'w4', 'w4-tiled', 'w3', 'w2')   # and, with --vllm-python: vllm-bf16, vllm-w4
 
 
-def checkpoint(model, bits, a):
-    "The RTN checkpoint folder of `model` at `bits`, made by the CLI if absent."
+def checkpoint(model, bits, a, variant=''):
+    "The RTN checkpoint folder of `model` at `bits` (`variant` 'head': output layer quantized too; 'out': with 1% outliers), made if absent."
     spec = MODELS[model]
-    out = Path(a.work) / f'{model}-w{bits}'
+    out = Path(a.work) / f'{model}-w{bits}' if variant not in ('head', 'out') else Path(a.work) / f'{model}-w{bits}-{variant}'
     if (out / 'config.json').exists(): return out
+    if variant == 'out': return with_outliers(checkpoint(model, bits, a), out)
     if model == 'tinyllama' and not Path(spec['source'], 'config.json').exists():
         sys.path.insert(0, str(Path(__file__).parent))
         from stream import build
         build(spec['source'], a.data_dir)
     cmd = [sys.executable, '-m', 'quantease', 'quantize', '--model', spec['source'], '--quantization-method', 'rtn', '--wbits', str(bits),
            '--groupsize', str(-1 if bits == 8 else spec['group']), '--eval-datasets', 'none', '--data-dir', a.data_dir,
-           '--save', str(out), '--overwrite'] + (['--stream'] if spec.get('stream') else [])
+           '--save', str(out), '--overwrite'] + (['--stream'] if spec.get('stream') else []) + (['--quantize-head'] if variant == 'head' else [])
     print('making', out, file=sys.stderr, flush=True)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode: raise SystemExit(f'making {out} failed:\n{r.stderr[-3000:]}')
+    return out
+
+
+def with_outliers(src, out, frac=0.01, seed=0):
+    "A copy of checkpoint `src` with a random sparse part of `frac` of every quantized layer's weights (CSR, float16)."
+    import torch
+    from quantease.loading import load
+    from quantease.qlinear import QuantLinear
+    from quantease.export import save
+    m, tok = load(src, dtype=torch.float32, kernel=None, tokenizer=True, map_embedding=False)
+    g = torch.Generator().manual_seed(seed)
+    for q in m.modules():
+        if not isinstance(q, QuantLinear): continue
+        n, k = q.out_features, q.in_features
+        per = max(1, round(frac * k))                      # the same count in every row: CSR by construction
+        cols = torch.rand(n, k, generator=g).argsort(1)[:, :per].sort(1).values
+        q.outlier_crow = torch.arange(0, n * per + 1, per, dtype=torch.int32)
+        q.outlier_col = cols.flatten().to(torch.int32)
+        q.outlier_val = (torch.randn(n * per, generator=g) * 0.02).half()
+    print('making', out, file=sys.stderr, flush=True)
+    save(m, None, tok, out, format='compressed-tensors')
     return out
 
 
@@ -84,16 +111,19 @@ def one(model, config, a):
         from quantease.kernels import set_attention
         set_attention(m, a.attention)
     else:
-        bits = int(config[1:].split('-')[0])
-        m, tok = load(checkpoint(model, bits, a), dtype=torch.bfloat16, tokenizer=True, kernel=None if config.endswith('-tiled') else 'auto',
-                      attention=a.attention)
+        bits, *suffix = config[1:].split('-')
+        folder = checkpoint(model, int(bits), a, next((v for v in suffix if v in ('head', 'out')), ''))
+        if 'default' in suffix: m, tok = load(folder, tokenizer=True, attention=a.attention)     # what a user gets
+        else:
+            kernel = None if 'tiled' in suffix else 'kbit_avx2' if 'avx2' in suffix else 'auto'
+            m, tok = load(folder, dtype=torch.float32 if 'fp32' in suffix else torch.bfloat16, tokenizer=True, kernel=kernel, attention=a.attention)
         kernels = kernel_counts(m)
     load_s = time.perf_counter() - t
     import gc; gc.collect()
     from quantease.pipeline import trim; trim()
     loaded = _status('VmRSS')
     stream = test_stream('wikitext2', tok, a.data_dir)[0]
-    res = dict(model=model, config=config, attention=m.config._attn_implementation, load_s=load_s, kernels=kernels, weights=memory_size(m)['total'], rss_loaded=loaded)
+    res = dict(model=model, config=config, attention=m.config._attn_implementation, dtype=str(next(m.parameters()).dtype).replace('torch.', ''), load_s=load_s, kernels=kernels, weights=memory_size(m)['total'], rss_loaded=loaded)
     with torch.inference_mode():
         m(stream[None, :16], use_cache=False)                      # warm-up: thread pools, kernels
         prompt = stream[None, :a.prompt]
@@ -279,7 +309,7 @@ def main(argv=None):
     models, configs = a.models.split(','), a.configs.split(',')
     for m in models:                                   # checkpoints first, outside the measured processes
         for c in configs:
-            if c.startswith('w'): checkpoint(m, int(c[1:].split('-')[0]), a)
+            if c.startswith('w'): checkpoint(m, int(c[1:].split('-')[0]), a, next((v for v in c.split('-')[1:] if v in ('head', 'out')), ''))
             if c == 'vllm-w4': checkpoint(m, 4, a)
     if any(c.startswith('vllm') for c in configs):     # vLLM's Python has no quantease: hand it the prompt ids and folders
         if not a.vllm_python: raise SystemExit('the vllm-* configs need --vllm-python')

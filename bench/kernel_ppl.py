@@ -1,10 +1,13 @@
-"""SmolLM2-135M 4-bit WikiText-2 perplexity (4 windows of 2,048 tokens) through each CPU path, one process:
-`int4_avx512` and `int4_cpu` in bfloat16, the tiled fallback in bfloat16 (weights rounded to bfloat16), the fallback
-computing each layer in float32 on bfloat16 activations, and the fallback in float32 (the exact value).
+"""SmolLM2-135M WikiText-2 perplexity (4 windows of 2,048 tokens) of one checkpoint through every CPU path this
+machine has, one process: each weight-only kernel that serves its layers (forced, in bfloat16 and, where it takes
+them, float32 activations), the tiled fallback in bfloat16 (weights rounded to bfloat16), the fallback computing
+each layer in float32 on bfloat16 activations (what the kernels compute, up to the order of their float32 sums), and
+the fallback in float32 (the exact value).
 
     python bench/kernel_ppl.py [--checkpoint runs/generate/smollm2-w4] [--out results/kernels/ppl.json]
+    python bench/kernel_ppl.py --checkpoint runs/generate/smollm2-w3 --out results/kernels/ppl-w3-avx2.json
 
-The checkpoint is the RTN one `bench/generate.py` makes.
+The checkpoints are the RTN ones `bench/generate.py` makes (4-, 3- and 2-bit in groups of 64).
 """
 import argparse, json, os, sys
 from pathlib import Path
@@ -21,22 +24,33 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     from quantease.data import test_stream
     from quantease.evaluate import perplexity
+    from quantease.grid import QuantEaseError
     from quantease.loading import load
-    from quantease.kernels import use_kernels, kernel_counts
+    from quantease.kernels import KERNELS, use_kernels, kernel_counts
     from generate import float32_fallback          # bench/, beside this script
-    m, tok = load(a.checkpoint, dtype=torch.bfloat16, tokenizer=True, kernel='int4_avx512')
+    m, tok = load(a.checkpoint, dtype=torch.bfloat16, tokenizer=True, kernel=None)
     s = test_stream('wikitext2', tok, a.data_dir)[0][None]
     ppl = lambda model: float(perplexity(model, s, 2048, max_windows=4, progress=False))
-    out = {'bf16 int4_avx512': (kernel_counts(m), ppl(m))}
-    use_kernels(m, 'int4_cpu'); out['bf16 int4_cpu'] = (kernel_counts(m), ppl(m))
+    cpu = [n for n, k in KERNELS.items() if k.device == 'cpu' and k.available()]
+    out = {}
+    def each(model, dtype):
+        for name in cpu:
+            try: use_kernels(model, name)
+            except QuantEaseError: continue                    # serves none of this checkpoint's layers
+            out[f'{dtype} {name}'] = (kernel_counts(model), ppl(model))
+    each(m, 'bf16')
     use_kernels(m, None); out['bf16 tiled'] = (kernel_counts(m), ppl(m))
     out['bf16 tiled, float32 arithmetic'] = ('tiled', ppl(float32_fallback(m)))
     del m
-    out['float32 tiled (exact)'] = ('tiled', ppl(load(a.checkpoint, dtype=torch.float32, kernel=None)))
+    m = load(a.checkpoint, dtype=torch.float32, kernel=None)
+    out['float32 tiled (exact)'] = ('tiled', ppl(m))
+    each(m, 'float32')
     for k, (kern, v) in out.items(): print(f'| {k} | {v:.4f} | {kern} |')
     sys.path.insert(0, str(Path(__file__).parent))
     from provenance import write_result
-    write_result(a.out, dict(threads=a.threads, checkpoint=a.checkpoint, paths={k: dict(kernels=kern, ppl=v) for k, (kern, v) in out.items()}), sys.argv)
+    qc = json.loads((Path(a.checkpoint) / 'config.json').read_text())['quantization_config']
+    bits = qc.get('bits') or qc['config_groups']['group_0']['weights']['num_bits']
+    write_result(a.out, dict(threads=a.threads, checkpoint=a.checkpoint, bits=bits, paths={k: dict(kernels=kern, ppl=v) for k, (kern, v) in out.items()}), sys.argv)
 
 
 if __name__ == '__main__':

@@ -198,11 +198,11 @@ def table_decode():
             base = next((b for b in r['rows'] if b['model'] == x['model'] and b['config'] == want and b.get('attention') == x.get('attention')), None)
             ratio = lambda k: f" ({x[k] / base[k]:.2f}×)" if base and base.get(k) and x is not base else ''
             ks = ', '.join(f'{k} {v}' for k, v in x.get('kernels', {}).items()) or ('vLLM' if x['config'].startswith('vllm') else 'dense')
-            rows.append([x['model'], x['config'], x.get('attention', '-'), ks, f"{x.get('decode_b1_tok_s', 0):.2f}{ratio('decode_b1_tok_s')}",
+            rows.append([cpu_words(r['provenance']['machine']).split('(')[-1].rstrip(')'), r.get('settings', {}).get('threads', '-'), x['model'], x['config'], x.get('dtype', 'bfloat16' if x['config'] != 'fp32' else 'float32'), x.get('attention', '-'), ks, f"{x.get('decode_b1_tok_s', 0):.2f}{ratio('decode_b1_tok_s')}",
                          f"{x.get('decode_b8_tok_s', 0):.2f}{ratio('decode_b8_tok_s')}",
                          f"{x['peak_rss'] / 2**20:,.0f}" + (f" ({x['peak_rss'] / base['peak_rss']:.2f}×)" if base and x is not base else '')])
     failed = [f"{x['model']} {x['config']} ({x['error']})" for r in used for x in r.get('failed', [])]
-    return markdown(['model', 'config', 'attention', 'kernels (layers)', 'decode tok/s, batch 1', 'decode tok/s, batch 8', 'peak RSS MiB'], rows) \
+    return markdown(['CPU', 'threads', 'model', 'config', 'activations', 'attention', 'kernels (layers)', 'decode tok/s, batch 1', 'decode tok/s, batch 8', 'peak RSS MiB'], rows) \
         + (f"\n\nFailed rows: {'; '.join(failed)}." if failed else '') + source(used, 'results/generate')
 
 
@@ -244,15 +244,18 @@ def _kernel_files(pattern):
 
 
 def table_micro():
-    "One layer through each path, `bench/kernel_micro.py` (results/kernels/micro.json)."
-    rs = _kernel_files('micro.json')
+    "One layer through each path, `bench/kernel_micro.py` (results/kernels/micro*.json: one table per machine)."
+    rs = _kernel_files('micro*.json')
     if not rs: return '(no kernel micro-benchmark committed yet)'
-    r = rs[0]
-    base = {x['batch']: x['ms'] for x in r['layer'] if x['path'] == 'bf16 dense'}
-    rows = [[f"{x['bits']}-bit" + (f", g{x['group']}" if x['group'] > 0 else ', per channel') if x['path'] != 'bf16 dense' else 'bfloat16',
-             x['path'], x['batch'], f"{x['ms']:.3f}", f"{x['gflops']:.0f}", f"{base[x['batch']] / x['ms']:.2f}x"]
-            for x in sorted(r['layer'], key=lambda x: (x['bits'], x['batch'], {'bf16 dense': 0, 'tiled fallback': 2}.get(x['path'], 1)))]
-    return markdown(['layer 5632 x 2048', 'path', 'batch', 'ms', 'GFLOP/s', 'vs bfloat16'], rows) + source(rs, 'results/kernels/micro.json')
+    out = []
+    for r in rs:
+        base = {x['batch']: x['ms'] for x in r['layer'] if x['path'] == 'bf16 dense'}
+        rows = [[f"{x['bits']}-bit" + (f", g{x['group']}" if x['group'] > 0 else ', per channel') if x['path'] != 'bf16 dense' else 'bfloat16',
+                 x['path'], x['batch'], f"{x['ms']:.3f}", f"{x['gflops']:.0f}", f"{base[x['batch']] / x['ms']:.2f}x"]
+                for x in sorted(r['layer'], key=lambda x: (x['path'] != 'bf16 dense', -x['bits'], x['batch'], {'tiled fallback': 2}.get(x['path'], 1), x['path']))]
+        out.append(f"{cpu_words(r['provenance']['machine'])}, {r['threads']} threads:\n\n"
+                   + markdown(['layer 5632 x 2048', 'path', 'batch', 'ms', 'GFLOP/s', 'vs bfloat16'], rows) + source([r], 'results/kernels/micro*.json'))
+    return '\n\n'.join(out)
 
 
 def table_attention():
@@ -280,12 +283,17 @@ def table_roofline():
 
 
 def table_kernel_ppl():
-    "SmolLM2 4-bit WikiText-2 perplexity through each CPU path, `bench/kernel_ppl.py` (results/kernels/ppl.json)."
-    rs = _kernel_files('ppl.json')
+    "SmolLM2 WikiText-2 perplexity through each CPU path, `bench/kernel_ppl.py` (results/kernels/ppl*.json: one checkpoint each)."
+    rs = _kernel_files('ppl*.json')
     if not rs: return '(no kernel perplexity committed yet)'
-    rows = [[k, f"{v['ppl']:.4f}", v['kernels'] if isinstance(v['kernels'], str) else ', '.join(f'{a} {b}' for a, b in v['kernels'].items())]
-            for k, v in rs[0]['paths'].items()]
-    return markdown(['path', 'perplexity', 'kernels (layers)'], rows) + source(rs, 'results/kernels/ppl.json')
+    rows = []
+    for r in rs:
+        exact = r['paths'].get('float32 tiled (exact)', {}).get('ppl')
+        for k, v in r['paths'].items():
+            ks = v['kernels'] if isinstance(v['kernels'], str) else ', '.join(f'{a} {b}' for a, b in v['kernels'].items())
+            rows.append([f"{r.get('bits', 4)}-bit", cpu_words(r['provenance']['machine']).split('(')[-1].rstrip(')'), k, f"{v['ppl']:.4f}",
+                         f"{v['ppl'] - exact:+.4f}" if exact else '-', ks])
+    return markdown(['checkpoint', 'CPU', 'path', 'perplexity', 'vs float32 exact', 'kernels (layers)'], rows) + source(rs, 'results/kernels/ppl*.json')
 
 
 TABLES = dict(decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,

@@ -315,7 +315,7 @@ def summary(out):
         lines.append(f"  {'block':>5s} {'layers':>6s} {'mean rel err':>12s} {'time s':>8s}")
         for b in q['blocks']:
             e = '-' if b['mean_relative_error'] is None else f"{b['mean_relative_error']:.5f}"
-            lines.append(f"  {b['block']:5d} {b['layers']:6d} {e:>12s} {b['time']:8.2f}")
+            lines.append(f"  {b['block']!s:>5} {b['layers']:6d} {e:>12s} {b['time']:8.2f}")
     else: lines.append(f"{j['model']} unquantized ({j['dtype']})")
     for name, r in out.get('eval', {}).items():
         lines.append(f"  {name:10s} ppl {r['ppl']:10.3f}   {r['windows']}/{r['total_windows']} windows of {r['seqlen']} tokens, {r['seconds']:.1f}s")

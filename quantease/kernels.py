@@ -8,7 +8,7 @@ Docs: https://quantease.github.io/quantease/kernels.html.md"""
 __all__ = ['KERNELS', 'INNER_K_TILES', 'KBIT_BUILDS', 'KBIT_ROWS', 'AUTO_ORDER', 'Kernel', 'register_kernel', 'get_kernel',
            'group_order', 'ordered_codes', 'int4_scale_zero', 'int4_group', 'nibbles', 'nibble_sources', 'unshuffle',
            'cpu_flags', 'dot_kernel', 'dot_group', 'dot_codes', 'kbit_library', 'kbit_words', 'kbit_codes', 'attach',
-           'detach', 'fastest', 'Picker', 'use_kernels', 'cpu_dtype', 'kernel_counts', 'decode_attention',
+           'detach', 'fastest', 'Picker', 'use_kernels', 'cpu_dtype', 'kernel_counts', 'explain', 'decode_attention',
            'decode_why_not', 'use_decode_attention', 'set_attention']
 
 # %% ../nbs/17_kernels.ipynb #3f4f89f8
@@ -552,10 +552,14 @@ def _kbit_why_not(m, dtype, build):
 
 def _kbit_prepare(m, dtype, build):
     lanes = KBIT_BUILDS[build]['lanes']
-    q, perm = ordered_codes(m)
-    n, G = m.out_features, m.ngroups
+    n, k, G, perm = m.out_features, m.in_features, m.ngroups, group_order(m)
+    if perm is None and m.qweight is not None:     # the GPTQ stream as it is, regrouped: no unpacking (load time)
+        words = m.qweight.view(k // 32, m.bits, n // lanes, lanes).permute(2, 0, 1, 3).contiguous()
+    else:
+        q, perm = ordered_codes(m)
+        words = kbit_words(q, m.bits, lanes)
     tiled = lambda t: t.view(G, n // lanes, lanes).transpose(0, 1).contiguous()       # [G, out] -> [tile, G, lanes]
-    t = {'k_weight': kbit_words(q, m.bits, lanes), 'k_scale': tiled(m.scales.half()), 'k_zero': tiled(m.zeros.to(torch.uint8))}
+    t = {'k_weight': words, 'k_scale': tiled(m.scales.half()), 'k_zero': tiled(m.zeros.to(torch.uint8))}
     if perm is not None: t['k_perm'] = perm
     if m.outlier_val is not None:          # the sparse part, its columns in the kernel's (group) order
         col = m.outlier_col.long() if perm is None else torch.argsort(perm)[m.outlier_col.long()]
@@ -754,6 +758,22 @@ def kernel_counts(model):
         if isinstance(m, QuantLinear):
             n = m.kernel.name if m.kernel is not None else 'tiled'
             out[n] = out.get(n, 0) + 1
+    return out
+
+# %% ../nbs/17_kernels.ipynb #248b76c0
+def explain(model, dtype=None):
+    """Which path each `QuantLinear` of `model` takes and why: {layer: (kernel or 'tiled', {every kernel ahead of it in
+    `AUTO_ORDER` on its device: why that one does not serve it})}. `dtype`: the activation dtype (default: the model's)."""
+    dtype = dtype or _dtype_of(model)
+    out = {}
+    for name, m in model.named_modules():
+        if not isinstance(m, QuantLinear): continue
+        chosen, why = (m.kernel.name if m.kernel is not None else 'tiled'), {}
+        for k in _ordered():
+            if k.name == chosen: break
+            if k.device != m.scales.device.type: continue
+            why[k.name] = (k.why_not(m, dtype) or 'it fits (not chosen)') if k.available() else 'not available here (CPU features, torch build or C compiler)'
+        out[name] = (chosen, why)
     return out
 
 # %% ../nbs/17_kernels.ipynb #ceb49b94
