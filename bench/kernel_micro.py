@@ -47,7 +47,7 @@ def layer_rows(reps, out=5632, inp=2048):
             paths = {}
             if bits == 4: paths['bf16 dense'] = lambda: torch.nn.functional.linear(x, W)
             for name, k in KERNELS.items():
-                if k.device != 'cpu' or k.why_not(m, torch.bfloat16): continue
+                if k.device != 'cpu' or not k.available() or k.why_not(m, torch.bfloat16): continue
                 attach(m, name, torch.bfloat16)
                 paths[name] = (lambda mm=m: lambda: mm(x))()
                 t = median_ms(paths.pop(name), reps)

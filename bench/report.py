@@ -153,15 +153,19 @@ def table_lambada():
 
 
 def table_serve():
-    f = RESULTS / 'serve' / 'matrix.json'
-    if not f.exists(): return '(no serving matrix committed yet)'
-    res = json.loads(f.read_text())
+    "The serving matrix, `bench/serve.py` (results/serve/matrix*.json: its halves, each run on its own machine)."
+    files = sorted((RESULTS / 'serve').glob('matrix*.json'))
+    if not files: return '(no serving matrix committed yet)'
+    ress = [json.loads(f.read_text()) for f in files]
     cons = ('vllm', 'transformers', 'quantease')
     groups = {}
-    for name, row in res['cells'].items():
-        fmt_, rest = (name.split('-', 1) + [''])[:2]
-        key = 'control' if name.startswith(('llmc', 'mutant')) else fmt_
-        groups.setdefault(key, []).append(row)
+    for res in ress:
+        isa = cpu_words(res['provenance']['machine']).split('(')[-1].rstrip(')')
+        for name, row in res['cells'].items():
+            fmt_ = name.split('-', 1)[0]
+            act = 'on' if name.endswith('-act') else 'off'
+            key = f"controls, {isa}" if name.startswith(('llmc', 'mutant')) else f"{fmt_}, act-order {act}, {isa}"
+            groups.setdefault(key, []).append(row)
     def cell(rows, c):
         served = sum(r[c]['verdict'] == 'pass' and (r[c]['note'] is None or 'dequantize=True' in (r[c]['note'] or '')) for r in rows)
         refused = sum(r[c]['verdict'] == 'pass' and not (r[c]['note'] is None or 'dequantize=True' in (r[c]['note'] or '')) for r in rows)
@@ -171,11 +175,15 @@ def table_serve():
     def control(rows, c):
         ok = sum(r[c]['verdict'] == 'pass' for r in rows)
         return f"{ok} of {len(rows)} as expected" + ('' if ok == len(rows) else ', **FAIL**')
-    rows = [[k if k != 'control' else "controls (llm-compressor's checkpoint must agree, the mutant must not)", len(v),
-             *((control if k == 'control' else cell)(v, c) for c in cons)] for k, v in groups.items()]
-    op = {r['vllm'].get('vllm_int4_op') for r in res['cells'].values() if r['vllm'].get('vllm_int4_op')}
-    return markdown(['format', 'cells', 'vLLM 0.32 (CPU)', 'transformers', 'quantease.load'], rows) + \
-        (f"\n\nvLLM's int4 matmul: {', '.join({'vllm': 'its own (cpu_gemm_wna16)', 'stand-in': 'a stand-in (AVX2 build)'}.get(o, o) for o in sorted(op))}." if op else '') + source([res], 'results/serve/matrix.json')
+    rows = [[k if not k.startswith('controls') else k.replace('controls', "controls (llm-compressor's checkpoint must agree, the mutant must not)"), len(v),
+             *((control if k.startswith('controls') else cell)(v, c) for c in cons)] for k, v in groups.items()]
+    ops = []
+    for res in ress:
+        op = {r['vllm'].get('vllm_int4_op') for r in res['cells'].values() if r['vllm'].get('vllm_int4_op')}
+        isa = cpu_words(res['provenance']['machine']).split('(')[-1].rstrip(')')
+        if op: ops.append(f"{isa}: {', '.join({'vllm': 'its own (cpu_gemm_wna16)', 'stand-in': 'a stand-in (its AVX2 build lacks the op)'}.get(o, o) for o in sorted(op))}")
+    return markdown(['cells', 'count', 'vLLM 0.32 (CPU)', 'transformers', 'quantease.load'], rows) + \
+        (f"\n\nvLLM's int4 matmul on {'; on '.join(ops)}." if ops else '') + source(ress, 'results/serve/matrix*.json')
 
 
 def table_resume():
