@@ -413,11 +413,14 @@ static inline __attribute__((always_inline)) vf code(const vu *w, const int i, c
 static inline __attribute__((always_inline))
 void tile(const float *x, int64_t K, const float *xs, int64_t G, int64_t bpg, const uint32_t *w,
           const uint16_t *sc, const uint8_t *zc, float *y, int64_t N, const int MB, const int bits) {
+  /* NA independent accumulators per row: an FMA waits for the previous one into the same register (4 cycles), so
+     one or two rows alone need several chains to keep the units busy; four rows and more bring their own. */
+  const int NA = MB >= 4 ? 1 : MB >= 2 ? 2 : 4;
   vf out[MB];
   for (int m = 0; m < MB; ++m) out[m] = (vf){0};
   for (int64_t g = 0; g < G; ++g) {
-    vf acc[MB];
-    for (int m = 0; m < MB; ++m) acc[m] = (vf){0};
+    vf acc[MB][4];
+    for (int m = 0; m < MB; ++m) for (int a = 0; a < NA; ++a) acc[m][a] = (vf){0};
     for (int64_t p = g * bpg; p < (g + 1) * bpg; ++p) {
       vu words[8];
       for (int k = 0; k < bits; ++k) words[k] = load_u(w + (p * bits + k) * VL);
@@ -425,11 +428,15 @@ void tile(const float *x, int64_t K, const float *xs, int64_t G, int64_t bpg, co
       #pragma GCC unroll 32
       for (int i = 0; i < 32; ++i) {
         const vf q = code(words, i, bits);
-        for (int m = 0; m < MB; ++m) acc[m] += q * xp[m * K + i];
+        for (int m = 0; m < MB; ++m) acc[m][i % NA] += q * xp[m * K + i];
       }
     }
     const vf s = load_h(sc + g * VL), z = __builtin_convertvector(load_b(zc + g * VL), vf);
-    for (int m = 0; m < MB; ++m) out[m] += s * (acc[m] - z * xs[m * G + g]);
+    for (int m = 0; m < MB; ++m) {
+      vf a = acc[m][0];
+      for (int j = 1; j < NA; ++j) a += acc[m][j];
+      out[m] += s * (a - z * xs[m * G + g]);
+    }
   }
   for (int m = 0; m < MB; ++m) store_f(y + m * N, out[m]);
 }
