@@ -747,10 +747,11 @@ def use_kernels(model, kernel='auto', dtype=None):
 
 # %% ../nbs/17_kernels.ipynb #155d8cad
 def cpu_dtype():
-    """The activation dtype `load` gives a CPU model by default: bfloat16 where one of our CPU kernels reads it
-    (`int4_avx512` on AVX512-BF16; `kbit` on AVX2 or AVX-512, which widens it to float32 in registers), so the
-    unquantized parts (embeddings, norms, an unquantized head) also take half the memory; float32 where none builds."""
-    return torch.bfloat16 if any(KERNELS[n].available() for n in ('int4_avx512', 'kbit_avx512', 'kbit_avx2')) else torch.float32
+    """The activation dtype `load` gives a CPU model by default: bfloat16 where the CPU computes in it (AVX512-BF16 or
+    AMX, and `int4_avx512` built), float32 elsewhere. On an AVX2 CPU torch's bfloat16 attention is several times slower
+    than its float32 one (1.1 against 0.09 ms per layer and decoding step, TinyLlama's shape), while `kbit` reads either."""
+    native = KERNELS['int4_avx512'].available() or 'amx_bf16' in cpu_flags()
+    return torch.bfloat16 if native else torch.float32
 
 # %% ../nbs/17_kernels.ipynb #7f26b224
 def _device_of(layers):
