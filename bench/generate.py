@@ -123,7 +123,8 @@ def one(model, config, a):
     from quantease.pipeline import trim; trim()
     loaded = _status('VmRSS')
     stream = test_stream('wikitext2', tok, a.data_dir)[0]
-    res = dict(model=model, config=config, attention=m.config._attn_implementation, dtype=str(next(m.parameters()).dtype).replace('torch.', ''), load_s=load_s, kernels=kernels, weights=memory_size(m)['total'], rss_loaded=loaded)
+    res = dict(model=model, config=config, attention=m.config._attn_implementation, dtype=str(m.model.norm.weight.dtype if hasattr(m, 'model') and hasattr(m.model, 'norm') else next(m.parameters()).dtype).replace('torch.', ''),   # not the first parameter: a mapped embedding keeps the file's dtype
+                load_s=load_s, kernels=kernels, weights=memory_size(m)['total'], rss_loaded=loaded)
     with torch.inference_mode():
         m(stream[None, :16], use_cache=False)                      # warm-up: thread pools, kernels
         prompt = stream[None, :a.prompt]

@@ -304,7 +304,22 @@ def table_kernel_ppl():
     return markdown(['checkpoint', 'CPU', 'path', 'perplexity', 'vs float32 exact', 'kernels (layers)'], rows) + source(rs, 'results/kernels/ppl*.json')
 
 
-TABLES = dict(decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
+def table_head():
+    "The output layer quantized too, `bench/head.txt` runs under results/head, each beside the results/table row of the same flags."
+    used, t = runs('head'), runs('table')
+    if not used: return '(no output-layer runs committed yet)'
+    rows = []
+    for name, r in used.items():
+        base = t.get(name.removesuffix('-head'))
+        cells = []
+        for ds in DATASETS:
+            a, b = ppl(base, ds), ppl(r, ds)
+            cells.append(f"{fmt(a)} / {fmt(b)}" + (f" (+{100 * (b / a - 1):.0f}%)" if a and b else ''))
+        rows.append([label(r), *cells])
+    return markdown(['run', *(f'{d} ppl: head full precision / quantized' for d in DATASETS)], rows) + source(list(used.values()), 'results/head')
+
+
+TABLES = dict(head=table_head, decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
               moe=table_moe, micro=table_micro, attention=table_attention, roofline=table_roofline, kernel_ppl=table_kernel_ppl)
 
 
