@@ -441,10 +441,15 @@ void tile(const float *x, int64_t K, const float *xs, int64_t G, int64_t bpg, co
   for (int m = 0; m < MB; ++m) store_f(y + m * N, out[m]);
 }
 
+/* a block of `rows` rows (at most RB: 4 or 8), each count its own instance so the accumulators stay in registers */
 #define ROWS(B) switch (rows) { \
   case 1: tile(xb, K, xsb, G, bpg, wt, st, zt, yt, N, 1, B); break; \
   case 2: tile(xb, K, xsb, G, bpg, wt, st, zt, yt, N, 2, B); break; \
   case 3: tile(xb, K, xsb, G, bpg, wt, st, zt, yt, N, 3, B); break; \
+  case 4: tile(xb, K, xsb, G, bpg, wt, st, zt, yt, N, 4, B); break; \
+  case 5: if (RB > 4) tile(xb, K, xsb, G, bpg, wt, st, zt, yt, N, RB > 4 ? 5 : 1, B); break; \
+  case 6: if (RB > 4) tile(xb, K, xsb, G, bpg, wt, st, zt, yt, N, RB > 4 ? 6 : 1, B); break; \
+  case 7: if (RB > 4) tile(xb, K, xsb, G, bpg, wt, st, zt, yt, N, RB > 4 ? 7 : 1, B); break; \
   default: tile(xb, K, xsb, G, bpg, wt, st, zt, yt, N, RB, B); break; }
 
 /* y [M, N] = x [M, K] times the packed layer, float32 in and out. w: [N/VL, K/32, bits, VL] words; sc (float16 scales),
