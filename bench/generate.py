@@ -41,10 +41,15 @@ MODELS = {'smollm2': dict(source='smollm2-135m', group=64), 'tinyllama': dict(so
 CONFIGS = ('fp32', 'bf16', 'w8', 'w4', 'w4-tiled', 'w3', 'w2')   # and, with --vllm-python: vllm-bf16, vllm-w4
 
 
+def variant(config):
+    "The checkpoint variant a config names: 'head', 'out' or '' (the plain RTN checkpoint)."
+    return next((v for v in config.split('-')[1:] if v in ('head', 'out')), '')
+
+
 def checkpoint(model, bits, a, variant=''):
     "The RTN checkpoint folder of `model` at `bits` (`variant` 'head': output layer quantized too; 'out': with 1% outliers), made if absent."
     spec = MODELS[model]
-    out = Path(a.work) / f'{model}-w{bits}' if variant not in ('head', 'out') else Path(a.work) / f'{model}-w{bits}-{variant}'
+    out = Path(a.work) / (f'{model}-w{bits}' + (f'-{variant}' if variant else ''))
     if (out / 'config.json').exists(): return out
     if variant == 'out': return with_outliers(checkpoint(model, bits, a), out)
     if model == 'tinyllama' and not Path(spec['source'], 'config.json').exists():
@@ -112,7 +117,7 @@ def one(model, config, a):
         set_attention(m, a.attention)
     else:
         bits, *suffix = config[1:].split('-')
-        folder = checkpoint(model, int(bits), a, next((v for v in suffix if v in ('head', 'out')), ''))
+        folder = checkpoint(model, int(bits), a, variant(config))
         if 'default' in suffix: m, tok = load(folder, tokenizer=True, attention=a.attention)     # what a user gets
         else:
             kernel = None if 'tiled' in suffix else 'kbit_avx2' if 'avx2' in suffix else 'auto'
@@ -310,7 +315,7 @@ def main(argv=None):
     models, configs = a.models.split(','), a.configs.split(',')
     for m in models:                                   # checkpoints first, outside the measured processes
         for c in configs:
-            if c.startswith('w'): checkpoint(m, int(c[1:].split('-')[0]), a, next((v for v in c.split('-')[1:] if v in ('head', 'out')), ''))
+            if c.startswith('w'): checkpoint(m, int(c[1:].split('-')[0]), a, variant(c))
             if c == 'vllm-w4': checkpoint(m, 4, a)
     if any(c.startswith('vllm') for c in configs):     # vLLM's Python has no quantease: hand it the prompt ids and folders
         if not a.vllm_python: raise SystemExit('the vllm-* configs need --vllm-python')

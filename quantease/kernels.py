@@ -6,10 +6,10 @@ Docs: https://quantease.github.io/quantease/kernels.html.md"""
 
 # %% auto #0
 __all__ = ['KERNELS', 'INNER_K_TILES', 'KBIT_BUILDS', 'KBIT_ROWS', 'AUTO_ORDER', 'Kernel', 'register_kernel', 'get_kernel',
-           'group_order', 'ordered_codes', 'int4_scale_zero', 'int4_group', 'nibbles', 'nibble_sources', 'unshuffle',
-           'cpu_flags', 'dot_kernel', 'dot_group', 'dot_codes', 'kbit_library', 'kbit_words', 'kbit_codes', 'attach',
-           'detach', 'fastest', 'Picker', 'use_kernels', 'cpu_dtype', 'kernel_counts', 'explain', 'decode_attention',
-           'decode_why_not', 'use_decode_attention', 'set_attention']
+           'group_order', 'ordered_codes', 'int4_scale_zero', 'int4_group', 'nibbles', 'nibble_sources', 'unpermute',
+           'unshuffle', 'cpu_flags', 'dot_kernel', 'dot_group', 'dot_codes', 'by_tile', 'kbit_library', 'kbit_words',
+           'kbit_codes', 'attach', 'detach', 'fastest', 'why_not', 'Picker', 'use_kernels', 'cpu_dtype',
+           'kernel_counts', 'explain', 'decode_attention', 'decode_why_not', 'use_decode_attention', 'set_attention']
 
 # %% ../nbs/17_kernels.ipynb #3f4f89f8
 import ctypes, math, time
@@ -97,15 +97,18 @@ def nibble_sources(convert, n, k, device):
     return src
 
 # %% ../nbs/17_kernels.ipynb #07d4be19
-def unshuffle(packed, convert, n, k, perm):
-    "int32 codes [n, k] in the original column order from a packing `packed` made by `convert` of codes in order `perm`."
-    q = torch.empty(n * k, dtype=torch.int32, device=packed.device)
-    q[nibble_sources(convert, n, k, packed.device)] = nibbles(packed).to(torch.int32)
-    q = q.view(n, k)
+def unpermute(q, perm):
+    "Codes [n, k] whose columns are in order `perm` (None: natural) back in the original column order."
     if perm is None: return q
     out = torch.empty_like(q)
     out[:, perm] = q
     return out
+
+def unshuffle(packed, convert, n, k, perm):
+    "int32 codes [n, k] in the original column order from a packing `packed` made by `convert` of codes in order `perm`."
+    q = torch.empty(n * k, dtype=torch.int32, device=packed.device)
+    q[nibble_sources(convert, n, k, packed.device)] = nibbles(packed).to(torch.int32)
+    return unpermute(q.view(n, k), perm)
 
 # %% ../nbs/17_kernels.ipynb #cd0f76cd
 def _op(name): return getattr(torch.ops.aten, name, None)
@@ -328,12 +331,16 @@ def _dot_why_not(m, dtype):
     return None
 
 # %% ../nbs/17_kernels.ipynb #c2736b98
+def by_tile(t, lanes, rep=1):
+    "A per-(group, output) tensor [G, out], each group repeated `rep` times, as [out/lanes, G*rep, lanes]: a tile's values together."
+    t = t.repeat_interleave(rep, 0) if rep > 1 else t
+    return t.reshape(t.shape[0], -1, lanes).transpose(0, 1).contiguous()
+
 def _dot_prepare(m, dtype):
     q, perm = ordered_codes(m)
-    n, G = m.out_features, m.in_features // dot_group(m)
+    G = m.in_features // dot_group(m)
     rep = G // m.ngroups
-    tiled = lambda t: t.repeat_interleave(rep, 0).view(G, n // 32, 32).transpose(0, 1).contiguous()   # [G, out] -> [tile, G, 32]
-    t = {'k_weight': dot_codes(q), 'k_scale': tiled(m.scales.half()), 'k_zero': tiled(m.zeros.to(torch.uint8))}
+    t = {'k_weight': dot_codes(q), 'k_scale': by_tile(m.scales.half(), 32, rep), 'k_zero': by_tile(m.zeros.to(torch.uint8), 32, rep)}
     if perm is not None: t['k_perm'] = perm
     return t
 
@@ -501,8 +508,7 @@ void qe_kbit_dequant(const uint32_t *w, const uint16_t *sc, const uint8_t *zc, f
       float *o = out + p * 32 * ld + t * VL;
       switch (bits) {
 #define DQ(B) case B: { _Pragma("GCC unroll 32") for (int i = 0; i < 32; ++i) store_f(o + i * ld, (code(words, i, B) - z) * s); } break;
-        DQ(2) DQ(3) DQ(4)
-        default: { _Pragma("GCC unroll 32") for (int i = 0; i < 32; ++i) store_f(o + i * ld, (code(words, i, 8) - z) * s); } break;
+        DQ(2) DQ(3) DQ(4) DQ(8)        /* the widths why_not admits */
       }
     }
 }
@@ -564,14 +570,13 @@ def _kbit_why_not(m, dtype, build):
 
 def _kbit_prepare(m, dtype, build):
     lanes = KBIT_BUILDS[build]['lanes']
-    n, k, G, perm = m.out_features, m.in_features, m.ngroups, group_order(m)
+    n, k, perm = m.out_features, m.in_features, group_order(m)
     if perm is None and m.qweight is not None:     # the GPTQ stream as it is, regrouped: no unpacking (load time)
         words = m.qweight.view(k // 32, m.bits, n // lanes, lanes).permute(2, 0, 1, 3).contiguous()
     else:
         q, perm = ordered_codes(m)
         words = kbit_words(q, m.bits, lanes)
-    tiled = lambda t: t.view(G, n // lanes, lanes).transpose(0, 1).contiguous()       # [G, out] -> [tile, G, lanes]
-    t = {'k_weight': words, 'k_scale': tiled(m.scales.half()), 'k_zero': tiled(m.zeros.to(torch.uint8))}
+    t = {'k_weight': words, 'k_scale': by_tile(m.scales.half(), lanes), 'k_zero': by_tile(m.zeros.to(torch.uint8), lanes)}
     if perm is not None: t['k_perm'] = perm
     if m.outlier_val is not None:          # the sparse part, its columns in the kernel's (group) order
         col = m.outlier_col.long() if perm is None else torch.argsort(perm)[m.outlier_col.long()]
@@ -612,13 +617,7 @@ def _kbit_run(m, x, build):
         lib.qe_sparse(x.data_ptr(), y.data_ptr(), M, N, K, m.k_crow.data_ptr(), m.k_col.data_ptr(), m.k_val.data_ptr(), nt)
     return y
 
-def _kbit_codes(m):
-    q = kbit_codes(m.k_weight, m.bits)
-    perm = getattr(m, 'k_perm', None)
-    if perm is None: return q
-    out = torch.empty_like(q)
-    out[:, perm] = q
-    return out
+def _kbit_codes(m): return unpermute(kbit_codes(m.k_weight, m.bits), getattr(m, 'k_perm', None))
 
 # %% ../nbs/17_kernels.ipynb #93ee3362
 for _b in ('avx512', 'avx2'):
@@ -707,6 +706,10 @@ def _ordered():
     "Every registered kernel, those of `AUTO_ORDER` first and in its order."
     return [KERNELS[n] for n in AUTO_ORDER if n in KERNELS] + [k for n, k in KERNELS.items() if n not in AUTO_ORDER]
 
+def why_not(kernel, m, dtype):
+    "Why `kernel` cannot serve layer `m` with activations of `dtype` here (None when it can): its own reason, or that it is not built on this machine."
+    return kernel.why_not(m, dtype) if kernel.available() else 'not available here (CPU features, torch build or C compiler)'
+
 # %% ../nbs/17_kernels.ipynb #ecde3480
 class Picker:
     """Chooses and attaches the kernel of one `QuantLinear` at a time (what `use_kernels` and `export.load` share):
@@ -724,7 +727,7 @@ class Picker:
             pool = [self.forced] if self.forced else [k for k in _ordered() if k.device == m.scales.device.type]
             fits = []
             for c in pool:
-                w = c.why_not(m, self.dtype) if c.available() else 'not in this torch build'
+                w = why_not(c, m, self.dtype)
                 if w: self.why.setdefault(name, w)
                 else: fits.append(c)
             if self.kernel == 'fastest': k = fastest(m, self.dtype, fits) if fits else None
@@ -785,7 +788,7 @@ def explain(model, dtype=None):
         for k in _ordered():
             if k.name == chosen: break
             if k.device != m.scales.device.type: continue
-            why[k.name] = (k.why_not(m, dtype) or 'it fits (not chosen)') if k.available() else 'not available here (CPU features, torch build or C compiler)'
+            why[k.name] = why_not(k, m, dtype) or 'it fits (not chosen)'
         out[name] = (chosen, why)
     return out
 

@@ -129,7 +129,7 @@ def _skeleton(path, device, dtype):
     if not isinstance(qc, dict): qc = qc.to_dict()
     fmt = _format_of(qc, path)
     if hasattr(config, 'quantization_config'): del config.quantization_config   # transformers builds a plain skeleton
-    if dtype is None:       # CUDA: the checkpoint's dtype; CPU: bfloat16 where our kernels read it (see kernels.cpu_dtype)
+    if dtype is None:       # CUDA: the checkpoint's dtype; CPU: bfloat16 where the CPU computes in it (kernels.cpu_dtype)
         from quantease.kernels import cpu_dtype
         dtype = (getattr(config, 'dtype', None) or torch.float16) if torch.device(device).type == 'cuda' else cpu_dtype()
     if isinstance(dtype, str): dtype = getattr(torch, dtype)

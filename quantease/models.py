@@ -199,8 +199,8 @@ def head_input(model):
     "(name of the output layer, the module that normalises its input): the family's `norm`, else the first of `NORMS` that exists."
     out = model.get_output_embeddings()
     if out is None or linear_kind(out) is None: raise QuantEaseError(f"{type(model).__name__} has no linear output layer to quantize")
-    name = next(n for n, m in model.named_modules() if m is out)
     names = dict(model.named_modules())
+    name = next(n for n, m in names.items() if m is out)
     norm = family(model).get('norm') or next((n for n in NORMS if n in names), None)
     if norm is None: raise QuantEaseError(f"cannot find the final norm of model_type '{model.config.model_type}': add a `norm` entry to FAMILIES")
     return name, names[norm]
