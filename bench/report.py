@@ -319,7 +319,15 @@ def table_head():
     return markdown(['run', *(f'{d} ppl: head full precision / quantized' for d in DATASETS)], rows) + source(list(used.values()), 'results/head')
 
 
-TABLES = dict(head=table_head, decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
+def table_peers():
+    "Beside llm-compressor, GPTQModel and AutoRound: `bench/peers.py` runs, one file each under results/peers."
+    import peers                                     # bench/ is on the path; peers imports this module's markdown
+    rs = list(runs('peers').values())
+    if not rs: return '(no side-by-side runs committed yet)'
+    return peers.table(rs) + source(rs, 'results/peers')
+
+
+TABLES = dict(peers=table_peers, head=table_head, decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
               moe=table_moe, micro=table_micro, attention=table_attention, roofline=table_roofline, kernel_ppl=table_kernel_ppl)
 
 

@@ -68,6 +68,7 @@ def configs():
     "name -> (description, function(W, H, grid) -> Quantized)."
     from quantease.descent import quantease, Schedule
     from quantease.outliers import gptq_quantease
+    from quantease.gptq import gptq
     def qe(**kw): return lambda W, H, g: quantease(W, H, g, **kw)
     ref = Schedule(period=3, first=1, last=25, tail=1, box=False)
     return {
@@ -84,7 +85,23 @@ def configs():
         '10% λI':     ('reference pattern, 10% λI', qe(schedule=Schedule(3, 1, tail=4), percdamp=0.1, shrink=0.)),
         'gptq start': ('GPTQ, then 30 relaxed sweeps (SOR 1.25, shrink .02)', lambda W, H, g: gptq_quantease(W, H, g, num_iter=30)),
         'default':    ('the new default: SOR 1.25, H + 0.02 diag H, no λI', qe()),
+        # the candidates of the peers issue (bench/peers.py): visiting order and each group's range
+        'act-order':  ('the default, columns visited by decreasing H_jj', qe(act_order=True)),
+        'mse':        ("the default on GPTQ's clipping search (least sum |error|^2.4)", clip('mse', qe())),
+        'hmse':       ('the default on the H_jj-weighted clipping search', clip('hmse', qe())),
+        'hmse+act':   ('both', clip('hmse', qe(act_order=True))),
+        'gptq':       ('GPTQ, 1% λI, no act-order', lambda W, H, g: gptq(W, H, g)),
+        'gptq-act':   ('GPTQ, act-order + static groups', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True)),
+        'gptq-mse':   ("GPTQ, act-order + static groups, GPTQ's clipping search", clip('mse', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True))),
+        'gptq-hmse':  ('GPTQ, act-order + static groups, H_jj-weighted search', clip('hmse', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True))),
     }
+
+
+def clip(name, solve):
+    "`solve` on the same grid with its groups' ranges chosen by `quantease.grid.CLIPS[name]`."
+    from dataclasses import replace
+    from quantease.grid import CLIPS
+    return lambda W, H, g: solve(W, H, replace(g, **CLIPS[name]))
 
 
 def reference_quantease(root, W, H, bits, iters=30):

@@ -109,15 +109,16 @@ def relax_schedule(schedule, num_iter):
     return dict(relax=relax, box=schedule.box, stop=schedule.stop)
 
 # %% ../nbs/06_descent.ipynb #3b59da12
-def _statistics(W, grid, init):
-    "Scale, zero, g_idx and starting codes: from `init` when it is a `Quantized`, else fitted on W."
+def _statistics(W, grid, init, importance=None):
+    """Scale, zero, g_idx and starting codes: from `init` when it is a `Quantized`, else fitted on W (`importance`: each
+    column's weight in a weighted clipping search)."""
     if isinstance(init, Quantized):
         if init.shape != tuple(W.shape): raise QuantEaseError(f"init has shape {init.shape}, weights have {tuple(W.shape)}")
         if init.grid.maxq != grid.maxq: raise QuantEaseError(f"init has {init.grid.maxq + 1} codes per weight, the grid {grid.maxq + 1}")
         if init.outliers is not None: raise QuantEaseError("init with outliers is not supported by quantease")
         return (init.scale.to(W.device), init.zero.to(W.device), init.g_idx.to(W.device),
                 init.codes.to(W.device, torch.float32))
-    scale, zero, g_idx = grid.fit_groups(W.float())
+    scale, zero, g_idx = grid.fit_groups(W.float(), importance)
     if init is None: return scale, zero, g_idx, None
     if tuple(init.shape) != tuple(W.shape): raise QuantEaseError(f"init has shape {tuple(init.shape)}, weights have {tuple(W.shape)}")
     check_finite('init', init)
@@ -145,7 +146,7 @@ def quantease(W, H, grid=None, num_iter=30, percdamp=0., shrink=0.02, act_order=
     plan = relax_schedule(schedule, int(num_iter))
     if backend != 'reference': backend = resolve_backend(backend, W.device)   # a bad backend fails before any work
     p = Problem(W, H, percdamp, shrink, act_order, grid)
-    scale, zero, g_idx, C = _statistics(W, grid, init)
+    scale, zero, g_idx, C = _statistics(W, grid, init, p.H.diagonal())
     St, Zt = _transposed_stats(scale, zero, g_idx[p.perm])
     Wt = p.transposed(p.Wp)
     p.release()                            # the solver's layout copy is all it needs of W

@@ -31,7 +31,7 @@ def obq(W, H, grid=None, percdamp=0.01, outliers_first=True, act_first=0):
     prob = Problem(W, H, percdamp, grid=grid)
     Wp, Hp = prob.Wp, prob.Hp
     rows, cols = Wp.shape
-    scale, zero, g_idx = grid.fit_groups(Wp)
+    scale, zero, g_idx = grid.fit_groups(Wp, prob.H.diagonal())
     S, Z = scale[:, g_idx].double(), zero[:, g_idx].double()
     w = Wp.double()
     L, info = torch.linalg.cholesky_ex(Hp.double())
@@ -81,10 +81,10 @@ def _current(W, W1, E1, R, i1, i, stop):
     return torch.cat([cur, W[:, i2:stop] - E1[:i].T @ R[i1:i1 + i, i2:stop]], 1)
 
 # %% ../nbs/05_obq_gptq.ipynb #30d28f0b
-def gptq_sweep(W, R, grid, blocksize=128, static=None):
+def gptq_sweep(W, R, grid, blocksize=128, static=None, importance=None):
     """Quantize the columns of `W` [rows, cols] in order, `R` the upper Cholesky factor of H^-1 in the same order.
     `static`: (scale, zero, group of each column) fixed upfront; None: a new group every `grid.groupsize` columns,
-    fitted on the current weights. Returns uint8 codes, scale and zero (groups in creation order)."""
+    fitted on the current weights (`importance` [cols], visiting order: a weighted clipping search's weights). Returns uint8 codes, scale and zero (groups in creation order)."""
     W = W.clone()
     rows, cols = W.shape
     codes = torch.zeros(cols, rows, dtype=torch.uint8, device=W.device)   # transposed: column j of W is row j here
@@ -99,7 +99,8 @@ def gptq_sweep(W, R, grid, blocksize=128, static=None):
             if static is not None: s, z = S[:, group[j]], Z[:, group[j]]
             else:
                 if j % grid.groupsize == 0:
-                    sg, zg = grid.fit(_current(W, W1, E1, R, i1, i, j + grid.groupsize))
+                    sg, zg = grid.fit(_current(W, W1, E1, R, i1, i, j + grid.groupsize),
+                                      None if importance is None else importance[j:j + grid.groupsize])
                     scales.append(sg); zeros.append(zg)
                 s, z = scales[-1][:, 0], zeros[-1][:, 0]
             w = W1[i]
@@ -118,10 +119,10 @@ def gptq(W, H, grid=None, blocksize=128, percdamp=0.01, act_order=False, static_
     p = Problem(W, H, percdamp, act_order=act_order, grid=grid)
     R = inverse_cholesky(p.H_visit)
     if static_groups or grid.groupsize == -1:
-        scale, zero, g_idx = grid.fit_groups(p.Wp)
+        scale, zero, g_idx = grid.fit_groups(p.Wp, p.H.diagonal())
         codes, _, _ = gptq_sweep(p.visit(p.Wp), R, grid, blocksize, (scale, zero, g_idx[p.perm]))
     else:
-        codes, scale, zero = gptq_sweep(p.visit(p.Wp), R, grid, blocksize)
+        codes, scale, zero = gptq_sweep(p.visit(p.Wp), R, grid, blocksize, importance=p.H.diagonal()[p.perm])
         g_idx = torch.empty_like(p.perm)
         g_idx[p.perm] = torch.arange(W.shape[1], device=W.device) // grid.groupsize   # group = position in processing order
     del R                                        # the factor is done with: it need not sit beside the error products

@@ -176,7 +176,7 @@ def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=Fals
         q.stats.update(outlier=outlier, structured=structured, outlier_count=0)
         return q
     S = torch.where(outlier_candidates(Wp, Hr, k, structured, candidates), Wp, 0.).half().float()
-    scale, zero, g_idx = grid.fit_groups(Wp - S)   # fixed from here on
+    scale, zero, g_idx = grid.fit_groups(Wp - S, Hr.diagonal())   # fixed from here on
     with num_threads(threads if W.device.type == 'cpu' else None), tf32_matmul(W.is_cuda and tf32):
         C, St, log = _outlier_rounds(p, Hr, S, scale, zero, g_idx, grid, k, alpha, structured, int(num_iter), relax, box, block, backend, threads)
     out = Quantized(p.restore(C).round().to(torch.uint8), scale.float(), zero.float(), g_idx, grid,

@@ -20,7 +20,7 @@ def rtn(W, H=None, grid=None):
     grid = Grid() if grid is None else grid
     p = None if H is None else Problem(W, H, grid=grid)
     Wf = W.float()
-    scale, zero, g_idx = grid.fit_groups(Wf)       # checks that the weights are finite
+    scale, zero, g_idx = grid.fit_groups(Wf, None if H is None else H.diagonal())   # checks that the weights are finite
     if grid.groupsize == -1: codes = quantize(Wf, scale, zero, grid.maxq)
     else:                    # groups of consecutive columns: broadcast the statistics instead of gathering them per column
         rows, cols = Wf.shape

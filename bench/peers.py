@@ -1,0 +1,294 @@
+"""Side by side with the tools people pick instead: llm-compressor, GPTQModel and AutoRound against our GPTQ and
+QuantEase, on the same calibration windows and the same evaluation.
+
+    python bench/peers.py --list                                  # every run of the plan, and whether it is done
+    python bench/peers.py --run quantease gptq llmc-gptq --cells w4-g64 w3-ch --seeds 0 1 \\
+        --llmc-python VENV/bin/python [--ar-python VENV2/bin/python] [--gq-python VENV3/bin/python] [--tasks]
+    python bench/peers.py --report [results/peers]                # the table, from the committed results
+
+Shared by every run: SmolLM2-135M; C4 calibration, 16 windows of 512 tokens drawn by `quantease.data.calibration`
+with the run's seed (handed to the peers as token ids, so every tool sees the same text); asymmetric grids; 2 threads;
+perplexity on the first 4 windows of 2048 tokens of WikiText-2, PTB and C4, computed by our `perplexity` in float32
+on the dequantized weights (the same arithmetic for every tool: a peer's checkpoint is read by `quantease.load` and
+its layers replaced by dense ones); with `--tasks`, 4-bit rows also get LAMBADA, ARC-Challenge, ARC-Easy and
+WinoGrande (first 300 items each, 0-shot). Each run writes one small results file `results/peers/NAME.json` (recipe,
+cell, seed, perplexities, quantize seconds, peak RSS, the tool's version and settings, provenance); the table is made
+from those files only. The peers run in their own virtual environments (never dependencies of quantease): each
+`*_run.py` beside this script quantizes and saves, and reports its own quantize time and peak RSS.
+
+A run's quantize time is the tool's quantization call (ours: `times.quantize`, the block-by-block pass with its
+forward passes; llm-compressor: `oneshot`), with the model already loaded; its peak RSS is the process's, ours
+including the evaluation that follows in the same process (a model's worth more than the quantize step alone).
+Timings are only comparable from runs made alone on the machine; each file records the machine and the 1-minute load
+average at the run's start and end (`load_average`), and the table marks a time measured beside other work (either
+above the run's own threads + 0.5) with `*`.
+"""
+import argparse, json, math, os, statistics, subprocess, sys, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from provenance import write_result
+from report import markdown
+
+DATASETS = ('wikitext2', 'ptb', 'c4')
+TASKS = 'lambada,arc_challenge,arc_easy,winogrande'
+CALIB = dict(dataset='c4', nsamples=16, seqlen=512)
+EVAL = dict(windows=4, seqlen=2048)
+THREADS = 2
+CELLS = {'w4-g64': (4, 64), 'w4-ch': (4, -1), 'w3-g64': (3, 64), 'w3-ch': (3, -1)}   # 576 columns: no groups of 128
+
+# recipe: (tool, its flags, what it is). `ours` = `quantease quantize` flags; the others = their runner's flags.
+RECIPES = {
+    'quantease':      ('ours', ['--quantization-method', 'quantease'], 'QuantEase, our defaults'),
+    'gptq':           ('ours', ['--quantization-method', 'gptq'], 'GPTQ, our defaults'),
+    'gptq-act':       ('ours', ['--quantization-method', 'gptq', '--act-order', '--static-groups'], 'GPTQ, act-order + static groups'),
+    # QuantEase candidates (the study): each a flag of ours, measured beside the defaults
+    'quantease-act':  ('ours', ['--quantization-method', 'quantease', '--act-order'], 'QuantEase, columns visited by act-order'),
+    'gptq-quantease': ('ours', ['--quantization-method', 'gptq_quantease', '--act-order', '--static-groups'],
+                       'QuantEase sweeps from GPTQ (act-order + static groups)'),
+    'llmc-gptq':      ('llmc', ['--recipe', 'gptq'], 'llm-compressor GPTQ, its default recipe (static act-order, 1% damping)'),
+    'llmc-gptq-mse':  ('llmc', ['--recipe', 'gptq', '--observer', 'mse'], 'llm-compressor GPTQ, MSE observer'),
+    'llmc-awq':       ('llmc', ['--recipe', 'awq'], 'llm-compressor AWQ'),
+    'llmc-autoround': ('llmc', ['--recipe', 'autoround'], 'llm-compressor AutoRound modifier (200 steps)'),
+    'autoround':      ('autoround', [], 'auto-round, its defaults (200 steps)'),
+    # GPTQModel writes GPTQ v1 by default, whose asymmetric zero points are stored less one by subtracting from the whole
+    # packed word: a zero point of 0 borrows from its neighbour (GPTQModel's utils/model.py); v2 stores them as they are
+    'gptqmodel':      ('gptqmodel', ['--format', 'gptq_v2'], 'GPTQModel, its defaults (5% damping, act-group-aware order)'),
+    'gptqmodel-mse':  ('gptqmodel', ['--format', 'gptq_v2', '--mse', '2.4'], 'GPTQModel, its MSE clipping search'),
+    'gptqmodel-gptaq': ('gptqmodel', ['--format', 'gptq_v2', '--gptaq-alpha', '0.25'], 'GPTQModel, GPTAQ (asymmetric calibration)'),
+}
+RUNNERS = {'llmc': 'llmc_run.py', 'autoround': 'autoround_run.py', 'gptqmodel': 'gptqmodel_run.py'}
+PYTHON_FLAG = {'llmc': 'llmc_python', 'autoround': 'ar_python', 'gptqmodel': 'gq_python'}
+
+
+def run_name(recipe, cell, seed, repeat=0):
+    "results file stem of one run: RECIPE-CELL-sSEED, with -rN for the Nth repeat of a tool that is not deterministic"
+    return f'{recipe}-{cell}-s{seed}' + (f'-r{repeat}' if repeat else '')
+
+
+def parse_name(stem):
+    "(recipe, cell, seed, repeat) of a results file stem"
+    parts = stem.split('-')
+    repeat = int(parts.pop()[1:]) if parts[-1].startswith('r') and parts[-1][1:].isdigit() else 0
+    seed = int(parts.pop()[1:])
+    cell = '-'.join(parts[-2:])
+    return '-'.join(parts[:-2]), cell, seed, repeat
+
+
+def calib_ids(seed, work):
+    "The calibration windows of `seed` as token ids in a safetensors file the peers read (made once per seed)."
+    path = Path(work) / f'calib-s{seed}.safetensors'
+    if not path.exists():
+        from safetensors.torch import save_file
+        from quantease.data import calibration
+        from quantease.models import model_folder
+        ids = calibration(CALIB['dataset'], model_folder('smollm2-135m')[1], nsamples=CALIB['nsamples'], seqlen=CALIB['seqlen'], seed=seed)
+        save_file({'input_ids': ids.contiguous()}, str(path))
+    return path
+
+
+def ours(recipe, cell, seed, work, tasks):
+    "One `quantease quantize` run in its own process; the row of its results."
+    bits, group = CELLS[cell]
+    out = Path(work) / f'{run_name(recipe, cell, seed)}.quantease.json'
+    cmd = [sys.executable, '-m', 'quantease', 'quantize', '--model', 'smollm2-135m', '--dataset', CALIB['dataset'],
+           '--nsamples', str(CALIB['nsamples']), '--seqlen', str(CALIB['seqlen']), '--seed', str(seed), '--wbits', str(bits),
+           '--groupsize', str(group), '--threads', str(THREADS), '--eval-datasets', ','.join(DATASETS),
+           '--eval-windows', str(EVAL['windows']), '--eval-seqlen', str(EVAL['seqlen']), *RECIPES[recipe][1], '--save', str(out),
+           '--overwrite', *(['--eval-tasks', TASKS, '--eval-limit', '300'] if tasks else [])]
+    subprocess.run(cmd, check=True)
+    r = json.loads(out.read_text())
+    import quantease
+    return dict(tool='quantease', version=quantease.__version__, command=' '.join(cmd[1:]), settings=r['job'],
+                ppl={d: r['eval'][d]['ppl'] for d in DATASETS}, tasks=r.get('tasks'),
+                quantize_seconds=r['times']['quantize'], peak_rss=r['peak_rss'],
+                layer_error=r['quantization'].get('mean_relative_error'))
+
+
+def dense_model(folder):
+    "A peer's checkpoint as a float32 model whose quantized layers are dense `nn.Linear`s holding the dequantized weights."
+    import torch
+    from quantease import load
+    from serve import dense
+    model, tok = load(folder, dtype=torch.float32, kernel=None, tokenizer=True)
+    return dense(model, torch).eval(), tok
+
+
+def peer(recipe, cell, seed, work, pythons, tasks):
+    "One peer run: its runner quantizes and saves in its own environment; we read the checkpoint and evaluate it."
+    tool, flags, _ = RECIPES[recipe]
+    python = pythons.get(tool)
+    if not python: raise SystemExit(f'{recipe}: give --{PYTHON_FLAG[tool].replace("_", "-")} (the environment {tool} is installed in)')
+    bits, group = CELLS[cell]
+    folder = Path(work) / run_name(recipe, cell, seed)
+    from quantease.models import model_folder
+    cmd = [python, str(HERE / RUNNERS[tool]), '--model', str(model_folder('smollm2-135m')[0]), '--ids', str(calib_ids(seed, work)),
+           '--out', str(folder), '--bits', str(bits), '--group', str(group), *flags]
+    subprocess.run(cmd, check=True, env={**os.environ, 'OMP_NUM_THREADS': str(THREADS)})
+    info = json.loads(next(folder.glob('*_run.json')).read_text())
+    row = dict(tool=info['tool'], version=info['version'], command=' '.join(cmd[1:]), settings=info.get('settings', info.get('args')),
+               quantize_seconds=info.get('seconds', info.get('oneshot_seconds')), peak_rss=info['peak_rss'], **evaluate(folder, bits, tasks))
+    return row
+
+
+def evaluate(folder, bits, tasks):
+    "Perplexities (and the 4-bit rows' tasks) of a checkpoint, by the same code that evaluates our own runs."
+    import torch
+    from quantease.data import test_stream
+    from quantease.evaluate import perplexity
+    model, tok = dense_model(folder)
+    with torch.inference_mode():
+        ppl = {d: float(perplexity(model, test_stream(d, tok), seqlen=EVAL['seqlen'], max_windows=EVAL['windows'])) for d in DATASETS}
+    out = dict(ppl=ppl)
+    if tasks and bits == 4:
+        from quantease.tasks import eval_model
+        out['tasks'] = eval_model(model, tok, TASKS, limit=300)
+    return out
+
+
+def run(a):
+    work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
+    pythons = {t: getattr(a, f) for t, f in PYTHON_FLAG.items()}
+    for recipe in a.run:
+        if recipe not in RECIPES: raise SystemExit(f'unknown recipe {recipe!r}; known: {", ".join(RECIPES)}')
+    torch_threads(THREADS)
+    for seed in a.seeds:
+        for cell in a.cells:
+            for recipe in a.run:
+                for repeat in range(a.repeats):
+                    name = run_name(recipe, cell, seed, repeat)
+                    dest = Path(a.out) / f'{name}.json'
+                    if dest.exists() and not a.again: continue
+                    print(f'{time.strftime("%H:%M:%S")} {name}', flush=True)
+                    load0 = os.getloadavg()[0]
+                    tool = RECIPES[recipe][0]
+                    try: row = ours(recipe, cell, seed, work, a.tasks) if tool == 'ours' else peer(recipe, cell, seed, work, pythons, a.tasks)
+                    except subprocess.CalledProcessError as e:      # one failed run is reported; the others go on
+                        print(f'  FAILED: {" ".join(map(str, e.cmd[:3]))} ... exited {e.returncode}', flush=True); continue
+                    bits, group = CELLS[cell]
+                    write_result(dest, dict(name=name, recipe=recipe, label=RECIPES[recipe][2], cell=cell, bits=bits, group=group,
+                                            seed=seed, repeat=repeat, calibration=dict(CALIB, seed=seed), evaluation=EVAL, threads=THREADS,
+                                            load_average=[load0, os.getloadavg()[0]], **row))
+                    print(f'  ppl {" ".join(f"{d} {v:.2f}" for d, v in row["ppl"].items())}, {row["quantize_seconds"]:.0f} s, '
+                          f'{row["peak_rss"] / 2**20:.0f} MiB', flush=True)
+
+
+def torch_threads(n):
+    import torch
+    torch.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------- the table
+def load_rows(folder):
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob('*.json'))]
+
+
+def runs_by(rows):
+    "{(recipe, cell, seed): [rows of its repeats]}"
+    out = {}
+    for r in rows: out.setdefault((r['recipe'], r['cell'], r['seed']), []).append(r)
+    return out
+
+
+def median_ppl(reps):
+    "each test set's median perplexity over the repeats of one run (one repeat: its own)"
+    return {d: statistics.median(r['ppl'][d] for r in reps) for d in DATASETS}
+
+
+def geomean(xs):
+    xs = list(xs)
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+
+def ratio(by, a, b, cell, seeds):
+    """Geometric mean over seeds and test sets of recipe `a`'s perplexity over recipe `b`'s in `cell` (only the seeds
+    both have); None when they share none."""
+    pairs = [(median_ppl(by[(a, cell, s)]), median_ppl(by[(b, cell, s)])) for s in seeds if (a, cell, s) in by and (b, cell, s) in by]
+    return geomean(pa[d] / pb[d] for pa, pb in pairs for d in DATASETS) if pairs else None
+
+
+def busy_run(r):
+    "whether other work shared the machine during run `r` (its time is then not comparable)"
+    return max(r.get('load_average') or [0]) > r['threads'] + 0.5
+
+
+def seconds(by, a, b, cell, seeds):
+    "median quantize time of recipe `a` over recipe `b`'s in `cell`, over the seeds both have; None when none"
+    sa = [r['quantize_seconds'] for s in seeds if (a, cell, s) in by and (b, cell, s) in by for r in by[(a, cell, s)]]
+    sb = [r['quantize_seconds'] for s in seeds if (a, cell, s) in by and (b, cell, s) in by for r in by[(b, cell, s)]]
+    return statistics.median(sa) / statistics.median(sb) if sa and sb else None
+
+
+def table(rows):
+    "Markdown: one line per recipe and cell (seeds side by side), then QuantEase's and our GPTQ's ratios to the peers."
+    by = runs_by(rows)
+    seeds = sorted({r['seed'] for r in rows})
+    head = ['cell', 'recipe', *(f'{d} s{s}' for d in DATASETS for s in seeds), 'quantize s', 'peak RSS MiB', 'runs']
+    lines = []
+    for cell in CELLS:
+        for recipe in RECIPES:
+            got = [by.get((recipe, cell, s)) for s in seeds]
+            if not any(got): continue
+            ppl = [median_ppl(g) if g else None for g in got]
+            reps = [r for g in got if g for r in g]
+            secs = statistics.median(r['quantize_seconds'] for r in reps)
+            rss = max(r['peak_rss'] for r in reps) / 2**20
+            busy = '*' if any(busy_run(r) for r in reps) else ''
+            lines.append([cell, recipe, *(f'{p[d]:.2f}' if p else '-' for d in DATASETS for p in ppl), f'{secs:.0f}{busy}', f'{rss:,.0f}',
+                          str(len(reps))])
+    out = [markdown(head, lines)]
+    peers = [r for r in RECIPES if RECIPES[r][0] != 'ours']
+    summary = []
+    for cell in CELLS:
+        ratios = {p: ratio(by, 'quantease', p, cell, seeds) for p in peers}
+        ratios = {p: v for p, v in ratios.items() if v is not None}
+        if not ratios: continue
+        best = max(ratios, key=ratios.get)           # the peer QuantEase is closest to beating = the best peer
+        target = (0.95, 0.85) if CELLS[cell][0] == 3 else (0.98, 0.92)
+        d = ratio(by, 'quantease', 'llmc-gptq', cell, seeds)
+        g = {p: ratio(by, 'gptq', p, cell, seeds) for p in ('llmc-gptq', 'llmc-gptq-mse', 'gptqmodel')}
+        t = {r: seconds(by, r, 'llmc-gptq', cell, seeds) for r in ('quantease', 'gptq')}
+        summary.append([cell, f'{ratios[best]:.3f} ({best})', f'< {target[0]}', f'{d:.3f}' if d else '-', f'< {target[1]}',
+                        ' / '.join(f'{v:.3f}' if v else '-' for v in g.values()),
+                        ' / '.join(f'{v:.2f}' if v else '-' for v in t.values())])
+    if summary:
+        out.append(markdown(['cell', 'QuantEase / best peer (which)', 'target', 'QuantEase / llmc GPTQ default', 'target',
+                             'our GPTQ / llmc GPTQ, its MSE, GPTQModel', 'time / llmc GPTQ: QuantEase, our GPTQ'], summary))
+        out.append('Ratios: geometric mean over seeds and test sets of perplexity over the peer\'s perplexity (a repeated '
+                   'run counts by its median); below 1 = lower perplexity than the peer. `*`: time measured while other work '
+                   'shared the machine.')
+    return '\n\n'.join(out)
+
+
+def listing(a):
+    done = {p.stem for p in Path(a.out).glob('*.json')}
+    for seed in a.seeds:
+        for cell in a.cells:
+            for recipe in RECIPES:
+                n = run_name(recipe, cell, seed)
+                print(f'{"done" if n in done else "    "}  {n:32s} {RECIPES[recipe][2]}')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--run', nargs='+', metavar='RECIPE', help=f'recipes to run: {", ".join(RECIPES)}')
+    ap.add_argument('--cells', nargs='+', default=list(CELLS), choices=list(CELLS))
+    ap.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
+    ap.add_argument('--repeats', type=int, default=1, help='runs of each (for a tool that is not deterministic: report the median)')
+    ap.add_argument('--again', action='store_true', help='run even where a results file exists')
+    ap.add_argument('--tasks', action='store_true', help='4-bit rows: also the downstream tasks')
+    ap.add_argument('--work', default='runs/peers', help='checkpoints and calibration ids')
+    ap.add_argument('--out', default='results/peers', help='one results file per run')
+    ap.add_argument('--llmc-python'); ap.add_argument('--ar-python'); ap.add_argument('--gq-python')
+    ap.add_argument('--report', nargs='?', const='results/peers', metavar='DIR', help='print the table from the results in DIR')
+    ap.add_argument('--list', action='store_true')
+    a = ap.parse_args()
+    if a.report: print(table(load_rows(a.report)))
+    elif a.list: listing(a)
+    elif a.run: run(a)
+    else: ap.print_help()
+
+
+if __name__ == '__main__':
+    main()
