@@ -327,7 +327,32 @@ def table_peers():
     return peers.table(rs) + source(rs, 'results/peers')
 
 
-TABLES = dict(peers=table_peers, head=table_head, decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
+CLIP_CONFIGS = {'default': 'QuantEase (defaults: min/max ranges)', 'act-order': 'QuantEase, act-order',
+                'mse': "QuantEase, GPTQ's clipping search", 'hmse': 'QuantEase, H_jj-weighted clipping search',
+                'hmse+act': 'QuantEase, H_jj-weighted search + act-order', 'gptq': 'GPTQ, no act-order',
+                'gptq-act': 'GPTQ, act-order + static groups', 'gptq-mse': "GPTQ act-order, GPTQ's clipping search",
+                'gptq-hmse': 'GPTQ act-order, H_jj-weighted clipping search'}
+
+
+def table_clip():
+    "The clipping-search layer study (results/study/clip-layers.json): each configuration's objective over QuantEase's default."
+    f = RESULTS / 'study' / 'clip-layers.json'
+    if not f.exists(): return '(no layer study committed yet)'
+    r = json.loads(f.read_text())
+    recs = r['study']
+    base = {(x['source'], x['layer'], x['bits'], x['groupsize']): x for x in recs if x['config'] == 'default'}
+    def mean(rs, key): return sum(x[key] / base[(x['source'], x['layer'], x['bits'], x['groupsize'])][key] for x in rs) / len(rs) if rs else None
+    rows = []
+    for cfg, what in CLIP_CONFIGS.items():
+        of = lambda **k: [x for x in recs if x['config'] == cfg and all(x[a] == b for a, b in k.items())]
+        cells = [fmt(mean(of(source='smollm2', bits=b, groupsize=g), 'held'), 3) for b in (3, 4) for g in (-1, 64)]
+        rows.append([what, *cells, fmt(mean(of(source='synthetic'), 'held'), 3)])
+    head = ['configuration', *(f'SmolLM2 {b}-bit {"per channel" if g < 0 else "g64"}' for b in (3, 4) for g in (-1, 64)),
+            'synthetic, all cells']
+    return markdown(head, rows) + source([r], 'results/study/clip-layers.json')
+
+
+TABLES = dict(clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
               moe=table_moe, micro=table_micro, attention=table_attention, roofline=table_roofline, kernel_ppl=table_kernel_ppl)
 
 
