@@ -106,7 +106,7 @@ def ours(recipe, cell, seed, work, tasks):
     import quantease
     return dict(tool='quantease', version=quantease.__version__, command=' '.join(cmd[1:]), settings=r['job'],
                 ppl={d: r['eval'][d]['ppl'] for d in DATASETS}, tasks=r.get('tasks'),
-                quantize_seconds=r['times']['quantize'], peak_rss=r['peak_rss'],
+                quantize_seconds=r['times']['quantize'], peak_rss=r['peak_rss'], phases=r['quantization'].get('phases'),
                 layer_error=r['quantization'].get('mean_relative_error'))
 
 
@@ -129,11 +129,22 @@ def peer(recipe, cell, seed, work, pythons, tasks):
     from quantease.models import model_folder
     cmd = [python, str(HERE / RUNNERS[tool]), '--model', str(model_folder('smollm2-135m')[0]), '--ids', str(calib_ids(seed, work)),
            '--out', str(folder), '--bits', str(bits), '--group', str(group), *flags]
-    subprocess.run(cmd, check=True, env={**os.environ, 'OMP_NUM_THREADS': str(THREADS)})
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_suffix('.log'), 'w') as log:
+        subprocess.run(cmd, check=True, env={**os.environ, 'OMP_NUM_THREADS': str(THREADS)}, stdout=log, stderr=subprocess.STDOUT)
     info = json.loads(next(folder.glob('*_run.json')).read_text())
-    row = dict(tool=info['tool'], version=info['version'], command=' '.join(cmd[1:]), settings=info.get('settings', info.get('args')),
+    row = dict(tool=info['tool'], version=info['version'], command=' '.join(cmd[1:]), settings=info.get('settings') or info.get('config') or info.get('args'),
                quantize_seconds=info.get('seconds', info.get('oneshot_seconds')), peak_rss=info['peak_rss'], **evaluate(folder, bits, tasks))
+    solve = solve_seconds(folder.with_suffix('.log').read_text())
+    if solve is not None: row['phases'] = dict(solve=solve)
     return row
+
+
+def solve_seconds(log):
+    "llm-compressor's GPTQ logs each layer's solve time ('GPTQ | METRIC - time 5.35s'): their sum, or None."
+    import re
+    ts = [float(t) for t in re.findall(r'GPTQ \| METRIC - time ([0-9.]+)s', log)]
+    return sum(ts) if ts else None
 
 
 def evaluate(folder, bits, tasks):
@@ -218,9 +229,9 @@ def busy_run(r):
 
 
 def seconds(by, a, b, cell, seeds):
-    "median quantize time of recipe `a` over recipe `b`'s in `cell`, over the seeds both have; None when none"
-    sa = [r['quantize_seconds'] for s in seeds if (a, cell, s) in by and (b, cell, s) in by for r in by[(a, cell, s)]]
-    sb = [r['quantize_seconds'] for s in seeds if (a, cell, s) in by and (b, cell, s) in by for r in by[(b, cell, s)]]
+    "median quantize time of recipe `a` over recipe `b`'s in `cell` (runs made alone only); None when either has none"
+    sa = [r['quantize_seconds'] for s in seeds for r in by.get((a, cell, s), []) if not busy_run(r)]
+    sb = [r['quantize_seconds'] for s in seeds for r in by.get((b, cell, s), []) if not busy_run(r)]
     return statistics.median(sa) / statistics.median(sb) if sa and sb else None
 
 
@@ -243,25 +254,28 @@ def table(rows):
                           str(len(reps))])
     out = [markdown(head, lines)]
     peers = [r for r in RECIPES if RECIPES[r][0] != 'ours']
+    gptq_peers = [r for r in peers if 'gptq' in r]
     summary = []
     for cell in CELLS:
-        ratios = {p: ratio(by, 'quantease', p, cell, seeds) for p in peers}
-        ratios = {p: v for p, v in ratios.items() if v is not None}
-        if not ratios: continue
-        best = max(ratios, key=ratios.get)           # the peer QuantEase is closest to beating = the best peer
         target = (0.95, 0.85) if CELLS[cell][0] == 3 else (0.98, 0.92)
-        d = ratio(by, 'quantease', 'llmc-gptq', cell, seeds)
-        g = {p: ratio(by, 'gptq', p, cell, seeds) for p in ('llmc-gptq', 'llmc-gptq-mse', 'gptqmodel')}
-        t = {r: seconds(by, r, 'llmc-gptq', cell, seeds) for r in ('quantease', 'gptq')}
-        summary.append([cell, f'{ratios[best]:.3f} ({best})', f'< {target[0]}', f'{d:.3f}' if d else '-', f'< {target[1]}',
-                        ' / '.join(f'{v:.3f}' if v else '-' for v in g.values()),
-                        ' / '.join(f'{v:.2f}' if v else '-' for v in t.values())])
+        for ours in [r for r in RECIPES if RECIPES[r][0] == 'ours']:
+            vs = {p: ratio(by, ours, p, cell, seeds) for p in (gptq_peers if ours.startswith('gptq') and 'quantease' not in ours else peers)}
+            vs = {p: v for p, v in vs.items() if v is not None}
+            if not vs: continue
+            best = max(vs, key=vs.get)               # the peer recipe with the lowest perplexity beside ours
+            d = ratio(by, ours, 'llmc-gptq', cell, seeds)
+            t = seconds(by, ours, 'llmc-gptq', cell, seeds)
+            n = len({s for s in seeds if (ours, cell, s) in by and (best, cell, s) in by})
+            summary.append([cell, ours, f'{vs[best]:.3f} ({best})', f'{d:.3f}' if d else '-', f'{t:.2f}' if t else '-', str(n),
+                            f'< {target[0]} / < {target[1]}' if 'quantease' in ours else '≤ 1 (best peer GPTQ)'])
     if summary:
-        out.append(markdown(['cell', 'QuantEase / best peer (which)', 'target', 'QuantEase / llmc GPTQ default', 'target',
-                             'our GPTQ / llmc GPTQ, its MSE, GPTQModel', 'time / llmc GPTQ: QuantEase, our GPTQ'], summary))
-        out.append('Ratios: geometric mean over seeds and test sets of perplexity over the peer\'s perplexity (a repeated '
-                   'run counts by its median); below 1 = lower perplexity than the peer. `*`: time measured while other work '
-                   'shared the machine.')
+        out.append(markdown(['cell', 'ours', 'over the best peer recipe (which)', 'over llm-compressor GPTQ default',
+                             'quantize time over llm-compressor GPTQ', 'seeds', 'target (QuantEase: best peer / llmc GPTQ)'], summary))
+        out.append('Ratios: geometric mean over the seeds both have and the three test sets of our perplexity over the '
+                   'peer\'s (a repeated run counts by its median); below 1 = lower perplexity than the peer. Our GPTQ '
+                   'recipes are compared with the peers\' GPTQ recipes, our QuantEase recipes with every peer recipe. '
+                   'Times: medians over runs made alone (`*` in the table: measured while other work shared the machine, '
+                   'left out of the ratio).')
     return '\n\n'.join(out)
 
 
