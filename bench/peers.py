@@ -134,7 +134,8 @@ def peer(recipe, cell, seed, work, pythons, tasks):
         subprocess.run(cmd, check=True, env={**os.environ, 'OMP_NUM_THREADS': str(THREADS)}, stdout=log, stderr=subprocess.STDOUT)
     info = json.loads(next(folder.glob('*_run.json')).read_text())
     row = dict(tool=info['tool'], version=info['version'], command=' '.join(cmd[1:]), settings=info.get('settings') or info.get('config') or info.get('args'),
-               quantize_seconds=info.get('seconds', info.get('oneshot_seconds')), peak_rss=info['peak_rss'], **evaluate(folder, bits, tasks))
+               quantize_seconds=info.get('seconds', info.get('oneshot_seconds')), peak_rss=info['peak_rss'],
+               **evaluate_apart(folder, bits, tasks))
     solve = solve_seconds(folder.with_suffix('.log').read_text())
     if solve is not None: row['phases'] = dict(solve=solve)
     return row
@@ -145,6 +146,15 @@ def solve_seconds(log):
     import re
     ts = [float(t) for t in re.findall(r'GPTQ \| METRIC - time ([0-9.]+)s', log)]
     return sum(ts) if ts else None
+
+
+def evaluate_apart(folder, bits, tasks):
+    """`evaluate` in a process of its own. This process starts every run; Linux carries a process's peak RSS across
+    fork and exec into the runners' own `ru_maxrss`, so it must stay small: a model evaluated here would become every
+    later run's peak."""
+    out = Path(folder) / 'eval.json'
+    subprocess.run([sys.executable, __file__, '--evaluate', str(folder), str(bits), str(int(tasks)), str(out)], check=True)
+    return json.loads(out.read_text())
 
 
 def evaluate(folder, bits, tasks):
@@ -247,10 +257,12 @@ def table(rows):
             if not any(got): continue
             ppl = [median_ppl(g) if g else None for g in got]
             reps = [r for g in got if g for r in g]
-            secs = statistics.median(r['quantize_seconds'] for r in reps)
-            rss = max(r['peak_rss'] for r in reps) / 2**20
-            busy = '*' if any(busy_run(r) for r in reps) else ''
-            lines.append([cell, recipe, *(f'{p[d]:.2f}' if p else '-' for d in DATASETS for p in ppl), f'{secs:.0f}{busy}', f'{rss:,.0f}',
+            alone = [r for r in reps if not busy_run(r)]
+            secs = statistics.median(r['quantize_seconds'] for r in alone or reps)
+            peaks = [r['peak_rss'] for r in reps if r.get('peak_rss')]
+            rss = f'{max(peaks) / 2**20:,.0f}' if peaks else '-'
+            busy = '' if alone else '*'
+            lines.append([cell, recipe, *(f'{p[d]:.2f}' if p else '-' for d in DATASETS for p in ppl), f'{secs:.0f}{busy}', rss,
                           str(len(reps))])
     out = [markdown(head, lines)]
     peers = [r for r in RECIPES if RECIPES[r][0] != 'ours']
@@ -301,7 +313,12 @@ def main():
     ap.add_argument('--llmc-python'); ap.add_argument('--ar-python'); ap.add_argument('--gq-python')
     ap.add_argument('--report', nargs='?', const='results/peers', metavar='DIR', help='print the table from the results in DIR')
     ap.add_argument('--list', action='store_true')
+    ap.add_argument('--evaluate', nargs=4, metavar=('FOLDER', 'BITS', 'TASKS', 'OUT'), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.evaluate:
+        folder, bits, tasks, out = a.evaluate
+        torch_threads(THREADS)
+        return Path(out).write_text(json.dumps(evaluate(folder, int(bits), bool(int(tasks)))))
     if a.report: print(table(load_rows(a.report)))
     elif a.list: listing(a)
     elif a.run: run(a)

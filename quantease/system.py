@@ -138,7 +138,13 @@ def rss():
 
 # %% ../nbs/00_system.ipynb #3ef05605
 def peak_rss():
-    "Peak resident memory of this process so far, in bytes (the kernel's high-water mark, which it samples)."
+    """Peak resident memory of this process so far, in bytes: the kernel's high-water mark of its memory map (`VmHWM`).
+    Not `getrusage`'s `ru_maxrss`, which Linux carries across fork and exec: a process started by a large one reports
+    its parent's peak (a benchmark driver that had evaluated a model gave every later run its own 2 GiB)."""
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('VmHWM:'): return max(int(line.split()[1]) * 1024, rss())
+    except (OSError, ValueError): pass
     return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rss())
 
 # %% ../nbs/00_system.ipynb #cb22b356
