@@ -20,8 +20,9 @@ model; the runner then checks every group of every quantized row holds at most 2
 ('auto_round' format is not offered: its quant_method 'auto-round' is not one quantease.load reads.)
 Writes OUT/autoround_run.json (time of `quantize()` alone, peak RSS, settings used) and prints it.
 """
-import argparse, json, resource, time
+import argparse, json, time
 from pathlib import Path
+from provenance import peak_rss     # bench/ is on the path: this script runs from it
 
 
 def grid_check(model, bits):
@@ -65,7 +66,7 @@ def main():
     t = time.time()
     ar.quantize()
     seconds = time.time() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # before saving: the quantize step's peak
+    peak = peak_rss()   # before saving: the quantize step's peak
     qc, cc = ar.quantize_config, ar.calibration_context
     keys = ('bits', 'group_size', 'sym', 'data_type', 'iters', 'enable_minmax_tuning', 'nblocks', 'gradient_accumulate_steps',
             'momentum', 'enable_quanted_input', 'not_use_best_mse', 'dynamic_max_gap', 'enable_alg_ext', 'enable_norm_bias_tuning')

@@ -11,8 +11,9 @@ and for --group -1, which GPTQModel refuses with it on. Times `quantize` only, r
 GPTQModel sizes its CPU worker pool as ceil(cores/2), but always asks for a 2-worker 'model_loader:cpu' sub-pool, so
 on a 2-core machine it refuses to start; GPTQMODEL_CPU_WORKERS=2 (set below unless given) fixes that.
 """
-import argparse, json, os, resource, time
+import argparse, json, os, time
 from pathlib import Path
+from provenance import peak_rss     # bench/ is on the path: this script runs from it
 
 
 def main():
@@ -47,7 +48,7 @@ def main():
     model.save(a.out)
     AutoTokenizer.from_pretrained(a.model).save_pretrained(a.out)
     info = dict(tool='gptqmodel', version=gptqmodel.__version__, args=vars(a), seconds=seconds,
-                peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, threads=torch.get_num_threads(),
+                peak_rss=peak_rss(), threads=torch.get_num_threads(),
                 cpu_workers=int(os.environ['GPTQMODEL_CPU_WORKERS']), config=cfg.to_dict())
     (Path(a.out) / 'gptqmodel_run.json').write_text(json.dumps(info, indent=1, default=str))
     print(json.dumps(info, default=str))

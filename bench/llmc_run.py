@@ -12,8 +12,9 @@ only adds minutes). `--group -1` = one scale per output channel.
 IDS.safetensors holds `input_ids` [windows, tokens] (e.g. `quantease.data.calibration('c4', tok, 16, 512, seed=0)`),
 so both tools see the same calibration text. Prints the wall time of `oneshot` and the peak RSS.
 """
-import argparse, json, resource, time
+import argparse, json, time
 from pathlib import Path
+from provenance import peak_rss     # bench/ is on the path: this script runs from it
 
 
 def main():
@@ -54,7 +55,7 @@ def main():
     from transformers import AutoTokenizer
     AutoTokenizer.from_pretrained(a.model).save_pretrained(a.out)
     info = dict(tool='llmcompressor', version=llmcompressor.__version__, args=vars(a), oneshot_seconds=seconds,
-                peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, threads=torch.get_num_threads())
+                peak_rss=peak_rss(), threads=torch.get_num_threads())
     (Path(a.out) / 'llmc_run.json').write_text(json.dumps(info, indent=1))
     print(json.dumps(info))
 

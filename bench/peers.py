@@ -71,15 +71,6 @@ def run_name(recipe, cell, seed, repeat=0):
     return f'{recipe}-{cell}-s{seed}' + (f'-r{repeat}' if repeat else '')
 
 
-def parse_name(stem):
-    "(recipe, cell, seed, repeat) of a results file stem"
-    parts = stem.split('-')
-    repeat = int(parts.pop()[1:]) if parts[-1].startswith('r') and parts[-1][1:].isdigit() else 0
-    seed = int(parts.pop()[1:])
-    cell = '-'.join(parts[-2:])
-    return '-'.join(parts[:-2]), cell, seed, repeat
-
-
 def calib_ids(seed, work):
     "The calibration windows of `seed` as token ids in a safetensors file the peers read (made once per seed)."
     path = Path(work) / f'calib-s{seed}.safetensors'
@@ -177,7 +168,6 @@ def run(a):
     pythons = {t: getattr(a, f) for t, f in PYTHON_FLAG.items()}
     for recipe in a.run:
         if recipe not in RECIPES: raise SystemExit(f'unknown recipe {recipe!r}; known: {", ".join(RECIPES)}')
-    torch_threads(THREADS)
     for seed in a.seeds:
         for cell in a.cells:
             for recipe in a.run:
@@ -197,11 +187,6 @@ def run(a):
                                             load_average=[load0, os.getloadavg()[0]], **row))
                     print(f'  ppl {" ".join(f"{d} {v:.2f}" for d, v in row["ppl"].items())}, {row["quantize_seconds"]:.0f} s, '
                           f'{row["peak_rss"] / 2**20:.0f} MiB', flush=True)
-
-
-def torch_threads(n):
-    import torch
-    torch.set_num_threads(n)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -317,7 +302,8 @@ def main():
     a = ap.parse_args()
     if a.evaluate:
         folder, bits, tasks, out = a.evaluate
-        torch_threads(THREADS)
+        import torch
+        torch.set_num_threads(THREADS)
         return Path(out).write_text(json.dumps(evaluate(folder, int(bits), bool(int(tasks)))))
     if a.report: print(table(load_rows(a.report)))
     elif a.list: listing(a)

@@ -29,6 +29,18 @@ def machine():
     return out
 
 
+def peak_rss():
+    """This process's peak resident memory in bytes: its memory map's high-water mark (`VmHWM`), as
+    `quantease.system.peak_rss` reads it (not `ru_maxrss`, which Linux carries across fork and exec from the process
+    that started this one). Standard library only: the peers' runners call it in environments without quantease."""
+    import resource
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('VmHWM:'): return int(line.split()[1]) * 1024
+    except (OSError, ValueError): pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def commit():
     "HEAD's hash, with '+dirty' when tracked files differ from it (the figure then comes from uncommitted code)."
     git = lambda *a: subprocess.run(['git', *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
