@@ -35,17 +35,22 @@ DATASETS = ('wikitext2', 'ptb', 'c4')
 TASKS = 'lambada,arc_challenge,arc_easy,winogrande'
 CALIB = dict(dataset='c4', nsamples=16, seqlen=512)
 EVAL = dict(windows=4, seqlen=2048)
-THREADS = 2
+THREADS = int(os.environ.get('PEERS_THREADS', 2))   # --threads sets it (and the environment the evaluation process reads)
 CELLS = {'w4-g64': (4, 64), 'w4-ch': (4, -1), 'w3-g64': (3, 64), 'w3-ch': (3, -1)}   # 576 columns: no groups of 128
 
 # recipe: (tool, its flags, what it is). `ours` = `quantease quantize` flags; the others = their runner's flags.
 RECIPES = {
     'quantease':      ('ours', ['--quantization-method', 'quantease'], 'QuantEase, our defaults'),
     'gptq':           ('ours', ['--quantization-method', 'gptq'], 'GPTQ, our defaults'),
-    'gptq-act':       ('ours', ['--quantization-method', 'gptq', '--act-order', '--static-groups'], 'GPTQ, act-order + static groups'),
-    # QuantEase candidates (the study): each a flag of ours, measured beside the defaults
-    'quantease-act':  ('ours', ['--quantization-method', 'quantease', '--act-order'], 'QuantEase, columns visited by act-order'),
-    'gptq-quantease': ('ours', ['--quantization-method', 'gptq_quantease', '--act-order', '--static-groups'],
+    # what the defaults were before this study (min/max ranges; GPTQ in the paper's column order), and the candidates:
+    # each a flag of ours, measured beside the defaults
+    'quantease-minmax': ('ours', ['--quantization-method', 'quantease', '--clip', 'minmax'], 'QuantEase, min/max ranges (the default before)'),
+    'gptq-minmax':    ('ours', ['--quantization-method', 'gptq', '--no-act-order', '--no-static-groups', '--clip', 'minmax'],
+                       "GPTQ, the paper's column order, min/max ranges (the default before)"),
+    'gptq-act':       ('ours', ['--quantization-method', 'gptq', '--act-order', '--static-groups', '--clip', 'minmax'],
+                       'GPTQ, act-order + static groups, min/max ranges'),
+    'quantease-act':  ('ours', ['--quantization-method', 'quantease', '--act-order', '--clip', 'minmax'], 'QuantEase, columns visited by act-order'),
+    'gptq-quantease': ('ours', ['--quantization-method', 'gptq_quantease', '--act-order', '--static-groups', '--clip', 'minmax'],
                        'QuantEase sweeps from GPTQ (act-order + static groups)'),
     'quantease-mse':  ('ours', ['--quantization-method', 'quantease', '--clip', 'mse'], "QuantEase, GPTQ's clipping search"),
     'quantease-hmse': ('ours', ['--quantization-method', 'quantease', '--clip', 'hmse'], 'QuantEase, H_jj-weighted clipping search'),
@@ -265,6 +270,8 @@ def table(rows):
             n = len({s for s in seeds if (ours, cell, s) in by and (best, cell, s) in by})
             summary.append([cell, ours, f'{vs[best]:.3f} ({best})', f'{d:.3f}' if d else '-', f'{t:.2f}' if t else '-', str(n),
                             f'< {target[0]} / < {target[1]}' if 'quantease' in ours else '≤ 1 (best peer GPTQ)'])
+    tasks = tasks_table(rows)
+    if tasks: out.append(tasks)
     if summary:
         out.append(markdown(['cell', 'ours', 'over the best peer recipe (which)', 'over llm-compressor GPTQ default',
                              'quantize time over llm-compressor GPTQ', 'seeds', 'target (QuantEase: best peer / llmc GPTQ)'], summary))
@@ -274,6 +281,26 @@ def table(rows):
                    'Times: medians over runs made alone (`*` in the table: measured while other work shared the machine, '
                    'left out of the ratio).')
     return '\n\n'.join(out)
+
+
+def tasks_table(rows):
+    "Markdown: downstream accuracy of the 4-bit runs made with --tasks (mean over the seeds that have it), or None."
+    rs = [r for r in rows if r.get('tasks')]
+    if not rs: return None
+    names = [t for t in TASKS.split(',') if any(t in r['tasks'] for r in rs)]
+    by = {}
+    for r in rs: by.setdefault((r['cell'], r['recipe']), []).append(r)
+    lines = []
+    for cell in CELLS:
+        for recipe in RECIPES:
+            g = by.get((cell, recipe))
+            if not g: continue
+            acc = [[100 * r['tasks'][t]['acc'] for r in g if t in r['tasks']] for t in names]
+            lines.append([cell, recipe, *(f'{statistics.mean(a):.1f}' if a else '-' for a in acc),
+                          f'{statistics.mean(statistics.mean(a) for a in acc if a):.1f}', ' '.join(f's{r["seed"]}' for r in g)])
+    n = sorted({v.get('n') for r in rs for v in r['tasks'].values() if v.get('n')})
+    return markdown(['cell', 'recipe', *(f'{t} acc %' for t in names), 'mean', 'seeds'], lines) + \
+        f"\n\nDownstream tasks of the 4-bit runs (`--tasks`: the first {'/'.join(map(str, n)) or 300} examples of each, zero-shot, by the same scorer for every tool)."
 
 
 def listing(a):
@@ -286,6 +313,7 @@ def listing(a):
 
 
 def main():
+    global THREADS
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--run', nargs='+', metavar='RECIPE', help=f'recipes to run: {", ".join(RECIPES)}')
     ap.add_argument('--cells', nargs='+', default=list(CELLS), choices=list(CELLS))
@@ -298,8 +326,11 @@ def main():
     ap.add_argument('--llmc-python'); ap.add_argument('--ar-python'); ap.add_argument('--gq-python')
     ap.add_argument('--report', nargs='?', const='results/peers', metavar='DIR', help='print the table from the results in DIR')
     ap.add_argument('--list', action='store_true')
+    ap.add_argument('--threads', type=int, help=f'threads per run (default {THREADS}); runs made with fewer threads than cores beside '
+                    'another driver are starred by their load average and left out of the time ratios')
     ap.add_argument('--evaluate', nargs=4, metavar=('FOLDER', 'BITS', 'TASKS', 'OUT'), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.threads: THREADS = a.threads; os.environ['PEERS_THREADS'] = str(a.threads)
     if a.evaluate:
         folder, bits, tasks, out = a.evaluate
         import torch

@@ -327,11 +327,11 @@ def table_peers():
     return peers.table(rs) + source(rs, 'results/peers')
 
 
-CLIP_CONFIGS = {'default': 'QuantEase (defaults: min/max ranges)', 'act-order': 'QuantEase, act-order',
-                'mse': "QuantEase, GPTQ's clipping search", 'hmse': 'QuantEase, H_jj-weighted clipping search',
+CLIP_CONFIGS = {'default': 'QuantEase, min/max ranges (the default before this study)', 'act-order': 'QuantEase, act-order',
+                'mse': "QuantEase, GPTQ's clipping search", 'hmse': 'QuantEase, H_jj-weighted clipping search (the default now)',
                 'hmse+act': 'QuantEase, H_jj-weighted search + act-order', 'gptq': 'GPTQ, no act-order',
                 'gptq-act': 'GPTQ, act-order + static groups', 'gptq-mse': "GPTQ act-order, GPTQ's clipping search",
-                'gptq-hmse': 'GPTQ act-order, H_jj-weighted clipping search'}
+                'gptq-hmse': 'GPTQ act-order, H_jj-weighted clipping search (the defaults now)'}
 
 
 def table_clip():
@@ -352,7 +352,53 @@ def table_clip():
     return markdown(head, rows) + source([r], 'results/study/clip-layers.json')
 
 
-TABLES = dict(clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
+def table_calibration():
+    "Defaults against calibration size (results/study/calibration.json): held-out error over the best configuration's."
+    f = RESULTS / 'study' / 'calibration.json'
+    if not f.exists(): return '(no calibration-size study committed yet)'
+    r = json.loads(f.read_text())
+    rs, sizes, cells = r['study'], r['sizes'], r['cells']
+    best = {}
+    for x in rs:
+        k = (x['cell'], x['size'], x['layer'])
+        best[k] = min(best.get(k, math.inf), x['held'])
+    def ratios(name, size=None):
+        return [x['held'] / best[(x['cell'], x['size'], x['layer'])] for x in rs if x['config'] == name and size in (None, x['size'])]
+    def cell_means(name):          # one figure per (cell, size): the mean over layers
+        out = []
+        for c in cells:
+            for sz in sizes:
+                v = [x['held'] / best[(c, sz, x['layer'])] for x in rs if x['config'] == name and x['cell'] == c and x['size'] == sz]
+                if v: out.append(sum(v) / len(v))
+        return out
+    rows = []
+    for name, what in r['configs'].items():
+        per = [ratios(name, sz) for sz in sizes]
+        secs = sum(x['seconds'] for x in rs if x['config'] == name)
+        rows.append([f'{name}: {what}', *(fmt(sum(v) / len(v), 3) if v else '-' for v in per), fmt(max(cell_means(name)), 3), fmt(secs, 0)])
+    head = ['configuration', *(f'{sz * 512 // 1024}k tokens' for sz in sizes), 'worst (cell, size)', 'solve s (all)']
+    passes = [dict(provenance=p['provenance']) for p in r.get('passes', [r])]      # one per pass of added configurations
+    return markdown(head, rows) + source(passes, 'results/study/calibration.json')
+
+
+def table_small():
+    "The issue's small-calibration example (bench/small.txt, results/small): damping, ranges and sweeps at 2k tokens."
+    t = runs('small')
+    if not t: return '(no small-calibration runs committed yet)'
+    what = {'old-5': 'min/max ranges, shrink 0.02 (the default before), 5 sweeps', 'ldamp-5': 'min/max ranges, 1% λI, 5 sweeps',
+            'tokens-5': 'min/max ranges, shrink by tokens (0.5 here), 5 sweeps', 'new-5': 'the new defaults (H-weighted ranges, shrink by tokens), 5 sweeps',
+            'new': 'the new defaults, 20 sweeps'}
+    rows, used = [], []
+    for n, w in what.items():
+        r = t.get(n)
+        if not r: continue
+        used.append(r)
+        q = r.get('quantization') or {}
+        rows.append([n, w, *(fmt(ppl(r, d)) for d in DATASETS), fmt(q.get('mean_relative_error'), 4)])
+    return markdown(['run', 'settings', 'WikiText-2', 'PTB', 'C4', 'mean layer error'], rows) + source(used, 'results/small')
+
+
+TABLES = dict(small=table_small, calibration=table_calibration, clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
               moe=table_moe, micro=table_micro, attention=table_attention, roofline=table_roofline, kernel_ppl=table_kernel_ppl)
 
 

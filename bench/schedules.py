@@ -90,7 +90,7 @@ def configs():
         'mse':        ("the default on GPTQ's clipping search (least sum |error|^2.4)", clip('mse', qe())),
         'hmse':       ('the default on the H_jj-weighted clipping search', clip('hmse', qe())),
         'hmse+act':   ('both', clip('hmse', qe(act_order=True))),
-        'gptq':       ('GPTQ, 1% λI, no act-order', lambda W, H, g: gptq(W, H, g)),
+        'gptq':       ('GPTQ, 1% λI, no act-order', lambda W, H, g: gptq(W, H, g, act_order=False, static_groups=False)),
         'gptq-act':   ('GPTQ, act-order + static groups', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True)),
         'gptq-mse':   ("GPTQ, act-order + static groups, GPTQ's clipping search", clip('mse', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True))),
         'gptq-hmse':  ('GPTQ, act-order + static groups, H_jj-weighted search', clip('hmse', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True))),
@@ -234,7 +234,7 @@ def main(argv=None):
                 for name, kw in [('ours, reference schedule', dict(schedule='reference', percdamp=0., shrink=0.)), ('ours, default', {}),
                                  ('ours, old default', dict(schedule='round', percdamp=0.01, shrink=0.))]:
                     t = time.perf_counter(); q = quantease(W, Hc, Grid(bits=b), threads=a.threads, **kw); ours[name] = (q.weight, time.perf_counter() - t)
-                t = time.perf_counter(); g = gptq(W, Hc, Grid(bits=b)); ours['gptq'] = (g.weight, time.perf_counter() - t)
+                t = time.perf_counter(); g = gptq(W, Hc, Grid(bits=b), act_order=False); ours['gptq'] = (g.weight, time.perf_counter() - t)
                 rec = dict(source=src, layer=layer, bits=b, reference=dict(cal=relative_error(W, Qr, Hc), held=relative_error(W, Qr, Hh), seconds=tr))
                 for k, (Q, s) in ours.items(): rec[k] = dict(cal=relative_error(W, Q, Hc), held=relative_error(W, Q, Hh), seconds=s)
                 out['reference'].append(rec)

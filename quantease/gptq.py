@@ -113,7 +113,7 @@ def gptq_sweep(W, R, grid, blocksize=128, static=None, importance=None):
     return codes.T, torch.cat(scales, 1), torch.cat(zeros, 1)
 
 # %% ../nbs/05_obq_gptq.ipynb #3ae9561a
-def gptq(W, H, grid=None, blocksize=128, percdamp=0.01, act_order=False, static_groups=False):
+def gptq(W, H, grid=None, blocksize=128, percdamp=0.01, act_order=True, static_groups=True):
     "GPTQ: quantize `W` column by column in a shared order, OBS-updating the rest; codes in the original column order."
     grid = Grid() if grid is None else grid
     p = Problem(W, H, percdamp, act_order=act_order, grid=grid)

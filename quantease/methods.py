@@ -10,7 +10,7 @@ __all__ = ['METHODS', 'register', 'get_method', 'NO_TERNARY', 'option', 'option_
            'SpQROptions', 'TernaryOptions']
 
 # %% ../nbs/10_methods.ipynb #09fc608e
-import dataclasses, types, typing
+import dataclasses, inspect, types, typing
 from dataclasses import dataclass, field, fields
 from .grid import BITS, QuantEaseError
 from .system import Registry
@@ -52,6 +52,12 @@ def coerce(f, value):
     if choices and v not in choices: raise QuantEaseError(f"option {f.name} must be one of {', '.join(map(str, choices))}; got {v!r}")
     return v
 
+# %% ../nbs/10_methods.ipynb #e2369d25
+def _takes(fn, name):
+    "Does `fn` accept keyword `name` (by name, or through **kwargs)?"
+    ps = inspect.signature(fn).parameters
+    return name in ps or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in ps.values())
+
 # %% ../nbs/10_methods.ipynb #92647dde
 @dataclass(frozen=True)
 class Method:
@@ -68,6 +74,7 @@ class Method:
     workspace: typing.Callable = None   # workspace(options, rows, cols) -> bytes the solver holds beside H (the memory model's)
     splittable: typing.Callable = None  # splittable(options, grid) -> can a layer's rows be solved apart (None: never)
     label: typing.Callable = None   # label(options) -> the name tables and plots give a run (default: the method's name)
+    clip: str = 'minmax'            # each group's range unless the job names one (quantease.grid.CLIPS)
     aliases: dict = field(default_factory=dict)   # old option name -> its name here (the CLI keeps old spellings)
 
     def make(self, grid=None, **given):
@@ -85,9 +92,11 @@ class Method:
             if self.check is not None: self.check(opts, grid)
         return opts
 
-    def __call__(self, W, H, grid, opts):
-        "Run the solver on one layer with options `opts` (an instance of `self.options`)."
-        return self.solve(W, H, grid, **dataclasses.asdict(opts))
+    def __call__(self, W, H, grid, opts, tokens=None):
+        """Run the solver on one layer with options `opts` (an instance of `self.options`); `tokens`, the number of
+        calibration tokens behind H, goes to solvers that take it (QuantEase's damping depends on it)."""
+        extra = {} if tokens is None or not _takes(self.solve, 'tokens') else dict(tokens=int(tokens))
+        return self.solve(W, H, grid, **dataclasses.asdict(opts), **extra)
 
     def row_splittable(self, options, grid):
         "Can the rows of a layer be solved apart (each row its own scale and zero, nothing shared between rows)?"
@@ -136,17 +145,17 @@ class OBQOptions:
 @dataclass
 class GPTQOptions:
     percdamp: float = option(0.01, "λI damping of H, as a fraction of its mean diagonal")
-    act_order: bool = option(False, "visit columns by decreasing H_jj (largest activations first)")
-    static_groups: bool = option(False, "GPTQ: fit group statistics before the sweep (with act_order: plain g_idx)")
+    act_order: bool = option(True, "visit columns by decreasing H_jj (largest activations first)")
+    static_groups: bool = option(True, "GPTQ: fit group statistics before the sweep (with act_order: plain g_idx)")
     blocksize: int = option(128, "GPTQ: columns per lazy block")
 
 # %% ../nbs/10_methods.ipynb #7818cd13
 @dataclass
 class QuantEaseOptions:
-    num_iter: int = option(30, "coordinate-descent sweeps (rounds with outliers)")
+    num_iter: int = option(20, "coordinate-descent sweeps (rounds with outliers)")
     schedule: str = option('relaxed', "which sweeps round and which relax", tuple(SCHEDULES))
     percdamp: float = option(0., "λI damping of H, as a fraction of its mean diagonal")
-    shrink: float = option(0.02, "QuantEase: add this fraction of each diagonal entry of H")
+    shrink: float | None = option(None, "QuantEase: add this fraction of each diagonal entry of H (default: by the layer's calibration tokens n, min(0.5, sqrt(2048/n)))")
     act_order: bool = option(False, "visit columns by decreasing H_jj (largest activations first)")
     block: int = option(128, "QuantEase: columns per block of a sweep (1: the per-column loop)")
     backend: str = option('auto', "QuantEase: sweep kernel (reference: the plain loop of the paper)", ('auto', 'reference') + BACKENDS)
@@ -246,14 +255,14 @@ register(Method('rtn', rtn, RTNOptions, 'round to nearest', needs_hessian=False,
 register(Method('obq', obq, OBQOptions, 'exact Optimal Brain Quantizer (small layers only: its cost grows as rows x cols^3)',
                 cost=lambda o, r, c: r * c ** 3, workspace=lambda o, r, c: r * c * c * 8))
 register(Method('gptq', gptq, GPTQOptions, 'GPTQ (act-order, groups, static groups)',
-                cost=_gptq_flops, workspace=_gptq_bytes, splittable=_always))
+                cost=_gptq_flops, workspace=_gptq_bytes, splittable=_always, clip='hmse'))
 register(Method('quantease', _quantease, QuantEaseOptions, 'QuantEase coordinate descent; with outlier > 0, plus a sparse full-precision part',
                 check=_check_quantease, stats=('best_sweep', 'outlier_count'), cost=_descent_flops, workspace=_descent_bytes,
-                splittable=lambda o, grid: not o.outlier, label=_quantease_label))
+                splittable=lambda o, grid: not o.outlier, label=_quantease_label, clip='hmse'))
 register(Method('gptq_quantease', gptq_quantease, GPTQQuantEaseOptions, 'QuantEase sweeps from GPTQ\'s answer, never worse than GPTQ',
                 bits=NO_TERNARY, stats=('gptq_relative_error', 'kept_gptq', 'best_sweep'), splittable=_always,
                 cost=lambda o, r, c: _gptq_flops(o, r, c) + _descent_flops(o, r, c),
-                workspace=lambda o, r, c: max(_gptq_bytes(o, r, c), _descent_bytes(o, r, c))))
+                workspace=lambda o, r, c: max(_gptq_bytes(o, r, c), _descent_bytes(o, r, c)), clip='hmse'))
 register(Method('spqr', _spqr, SpQROptions, "SpQR: small groups (the grid's groupsize, else 16), quantized statistics, sensitivity outliers", bits=NO_TERNARY,
                 check=_check_spqr, stats=('outlier_count',), cost=_gptq_flops, workspace=_gptq_bytes, aliases={'outlier': 'outlier_threshold'}))
 register(Method('ternary', ternary, TernaryOptions, '1.58-bit ternary, searched absmean scale, GPTQ + QuantEase inside', bits=(1.58,),

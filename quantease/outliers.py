@@ -14,7 +14,7 @@ import torch
 from .grid import Grid, Quantized, QuantEaseError, dequantize
 from .hessian import Problem
 from .gptq import gptq
-from .descent import quantease, _check_options, relax_schedule
+from .descent import quantease, _check_options, relax_schedule, auto_shrink
 from .fast import sweeper, resolve_backend
 from .system import num_threads, tf32_matmul
 
@@ -153,14 +153,16 @@ def _outlier_rounds(p, Hr, S, scale, zero, g_idx, grid, k, alpha, structured, nu
     return best[0], best[1], log
 
 # %% ../nbs/07_outliers.ipynb #6c24b791
-def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=False, num_iter=30, percdamp=0., shrink=0.02,
-                       act_order=False, block=128, candidates='auto', schedule='relaxed', backend='auto', threads=None, tf32=False):
+def quantease_outliers(W, H, grid=None, outlier=0.01, alpha=1.0, structured=False, num_iter=30, percdamp=0., shrink=None,
+                       act_order=False, block=128, candidates='auto', schedule='relaxed', backend='auto', threads=None, tf32=False,
+                       tokens=None):
     """QuantEase with a sparse full-precision part: W ≈ Q + S, Q on `grid`, S with at most floor(outlier*rows*cols)
     nonzeros (structured: floor(outlier*cols) whole input columns). `num_iter` rounds of (IHT step on S, one
     coordinate-descent sweep on Q, rounded or relaxed as `schedule` says); grid statistics fitted once on W without
     the initial candidates; the best rounded state is returned. One residual state is kept across rounds; `backend`,
-    `threads` and `tf32` choose how the sweeps run, as in `quantease`."""
+    `threads` and `tf32` choose how the sweeps run, and `shrink` (None: `auto_shrink(tokens)`) damps H, as in `quantease`."""
     grid = Grid() if grid is None else grid
+    if shrink is None: shrink = auto_shrink(tokens)
     _outlier_options(outlier, alpha, num_iter)
     _check_options(num_iter, percdamp, block)
     plan = relax_schedule(schedule, int(num_iter))   # plan['relax'][k]: Q sweep k (sweep 0 is the start's)

@@ -164,10 +164,11 @@ class Run:
     min_tokens: int = 0         # an expert layer that saw fewer tokens is solved by RTN instead (its H says too little)
     fallback: set = field(default_factory=set)   # the layers of the current group that fall back to RTN
 
-    def solve(self, W, H, name=None):
-        "The method's solver on layer `name` (or rows of it), with the run's TF32 setting; RTN for a layer in `fallback`."
+    def solve(self, W, H, name=None, tokens=None):
+        """The method's solver on layer `name` (or rows of it), with the run's TF32 setting and the number of calibration
+        tokens behind H (QuantEase damps by it); RTN for a layer in `fallback`."""
         if name in self.fallback: return _RTN(W, None, self.grid, _RTN.make())
-        with tf32_matmul(self.tf32 and W.is_cuda): return self.method(W, H, self.grid, self.options)
+        with tf32_matmul(self.tf32 and W.is_cuda): return self.method(W, H, self.grid, self.options, tokens=tokens)
 
     def note(self, what, nbytes):
         "Record the size of a resident component (the largest seen)."
@@ -261,6 +262,12 @@ def _plain(x):
     try: return float(x)
     except (TypeError, ValueError): return str(x)
 
+# %% ../nbs/14_pipeline.ipynb #a9d8fb72
+def _tokens(hs, name):
+    "How many calibration tokens layer `name`'s H was estimated from (None without one)."
+    h = hs.get(name)
+    return None if h is None else h.nsamples
+
 # %% ../nbs/14_pipeline.ipynb #f5c7742b
 @torch.no_grad()
 def _solve_parallel(run, linears, hs):
@@ -273,7 +280,7 @@ def _solve_parallel(run, linears, hs):
     for name, rank, rows in tasks:
         if rank != run.ranks.rank: continue
         W = weight_of(linears[name])
-        with run.phases('solve'): q = run.solve(W if rows is None else W[rows], H(name), name)
+        with run.phases('solve'): q = run.solve(W if rows is None else W[rows], H(name), name, _tokens(hs, name))
         mine[(name, None if rows is None else rows.start)] = _cpu(q)
     with run.phases('gather'): got = {k: q for part in run.ranks.gather(mine) for k, q in part.items()}
     out = {}
@@ -293,7 +300,7 @@ def solve_group(run, linears, hs, prefix=''):
         W = weight_of(lin)
         if name in solved: q = solved[name]
         else:
-            with run.phases('solve'): q = run.solve(W, None if hs[name] is None else hs[name].H, name)
+            with run.phases('solve'): q = run.solve(W, None if hs[name] is None else hs[name].H, name, _tokens(hs, name))
         if run.write_back: set_weight(lin, q.weight)     # the next group's and block's inputs see the quantized layer
         rec = dict(name=prefix + name, shape=list(W.shape), relative_error=q.stats.get('relative_error'),
                    time=round(q.stats.get('time', 0.), 4), avg_bits=float(q.avg_bits()),
