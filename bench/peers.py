@@ -272,6 +272,8 @@ def table(rows):
                             f'< {target[0]} / < {target[1]}' if 'quantease' in ours else '≤ 1 (best peer GPTQ)'])
     tasks = tasks_table(rows)
     if tasks: out.append(tasks)
+    phases = phases_table(rows)
+    if phases: out.append(phases)
     if summary:
         out.append(markdown(['cell', 'ours', 'over the best peer recipe (which)', 'over llm-compressor GPTQ default',
                              'quantize time over llm-compressor GPTQ', 'seeds', 'target (QuantEase: best peer / llmc GPTQ)'], summary))
@@ -281,6 +283,36 @@ def table(rows):
                    'Times: medians over runs made alone (`*` in the table: measured while other work shared the machine, '
                    'left out of the ratio).')
     return '\n\n'.join(out)
+
+
+def phases_table(rows):
+    """Markdown: where the quantize time goes, per recipe and cell (medians over the runs made alone that logged their
+    phases: ours all of them; llm-compressor its GPTQ solve, from its log, the rest being its forward passes, hooks and
+    saving), or None."""
+    by = {}
+    for r in rows:
+        if r.get('phases') and not busy_run(r): by.setdefault((r['cell'], r['recipe']), []).append(r)
+    if not by: return None
+    names = ['forward', 'hessian', 'solve', 'other']
+    lines = []
+    for cell in CELLS:
+        for recipe in RECIPES:
+            g = by.get((cell, recipe))
+            if not g: continue
+            def part(r, k):
+                ph = r['phases']
+                if k == 'other': return r['quantize_seconds'] - sum(v for n, v in ph.items() if n in ('forward', 'hessian', 'solve'))
+                return ph.get(k)
+            cells = []
+            for k in names:
+                v = [part(r, k) for r in g if part(r, k) is not None]
+                cells.append(f'{statistics.median(v):.0f}' if v else '-')
+            lines.append([cell, recipe, *cells, f"{statistics.median(r['quantize_seconds'] for r in g):.0f}", str(len(g))])
+    return markdown(['cell', 'recipe', 'forward s', 'H s', 'solve s', 'other s', 'total s', 'runs'], lines) + \
+        "\n\nWhere the quantize time goes (runs made alone). Ours: the pipeline's phases (forward: the blocks' passes over " \
+        "the calibration windows, true-sequential: one per group of layers plus one for the block's output; H: the " \
+        "statistics; other: loading, capture, bookkeeping). llm-compressor: its GPTQ solve summed from its log; its " \
+        "forward passes, hooks, statistics and loading are all in 'other'."
 
 
 def tasks_table(rows):
