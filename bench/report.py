@@ -305,18 +305,20 @@ def table_kernel_ppl():
 
 
 def table_head():
-    "The output layer quantized too, `bench/head.txt` runs under results/head, each beside the results/table row of the same flags."
-    used, t = runs('head'), runs('table')
+    """The output layer quantized too, `bench/head.txt` runs under results/head, each beside its twin with the head in
+    full precision: the run of the same flags kept in results/head (made with the same defaults), else results/table's."""
+    h, t = runs('head'), runs('table')
+    used = {n: r for n, r in h.items() if n.endswith('-head')}
     if not used: return '(no output-layer runs committed yet)'
     rows = []
     for name, r in used.items():
-        base = t.get(name.removesuffix('-head'))
+        base = h.get(name.removesuffix('-head')) or t.get(name.removesuffix('-head'))
         cells = []
         for ds in DATASETS:
             a, b = ppl(base, ds), ppl(r, ds)
             cells.append(f"{fmt(a)} / {fmt(b)}" + (f" (+{100 * (b / a - 1):.0f}%)" if a and b else ''))
         rows.append([label(r), *cells])
-    return markdown(['run', *(f'{d} ppl: head full precision / quantized' for d in DATASETS)], rows) + source(list(used.values()), 'results/head')
+    return markdown(['run', *(f'{d} ppl: head full precision / quantized' for d in DATASETS)], rows) + source(list(h.values()), 'results/head')
 
 
 def table_peers():
