@@ -293,19 +293,18 @@ def phases_table(rows):
     for r in rows:
         if r.get('phases') and not busy_run(r): by.setdefault((r['cell'], r['recipe']), []).append(r)
     if not by: return None
-    names = ['forward', 'hessian', 'solve', 'other']
+    named = ('forward', 'hessian', 'solve')
+    def part(r, k):                  # one phase's seconds; 'other' = the run's time less the named phases
+        ph = r['phases']
+        return r['quantize_seconds'] - sum(v for n, v in ph.items() if n in named) if k == 'other' else ph.get(k)
     lines = []
     for cell in CELLS:
         for recipe in RECIPES:
             g = by.get((cell, recipe))
             if not g: continue
-            def part(r, k):
-                ph = r['phases']
-                if k == 'other': return r['quantize_seconds'] - sum(v for n, v in ph.items() if n in ('forward', 'hessian', 'solve'))
-                return ph.get(k)
             cells = []
-            for k in names:
-                v = [part(r, k) for r in g if part(r, k) is not None]
+            for k in (*named, 'other'):
+                v = [x for x in (part(r, k) for r in g) if x is not None]
                 cells.append(f'{statistics.median(v):.0f}' if v else '-')
             lines.append([cell, recipe, *cells, f"{statistics.median(r['quantize_seconds'] for r in g):.0f}", str(len(g))])
     return markdown(['cell', 'recipe', 'forward s', 'H s', 'solve s', 'other s', 'total s', 'runs'], lines) + \

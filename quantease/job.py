@@ -182,9 +182,9 @@ def weights_hash(folder):
 # %% ../nbs/24_job.ipynb #c2798092
 def effective_settings(job):
     "The settings that make a run's result, with every default filled in (method options included)."
-    out = {k: getattr(job, k) for k in RESULT_SETTINGS if k != 'options'}
-    out['clip'] = job_clip(job) if job.wbits != 16 else None
+    out = dict({k: getattr(job, k) for k in RESULT_SETTINGS if k != 'options'}, clip=None)
     if job.wbits != 16:
+        out['clip'] = job_clip(job)
         opts = get_method(job.quantization_method).make(job_grid(job), **job.options)
         out['options'] = asdict(opts)
     return json.loads(json.dumps(out, default=str))
