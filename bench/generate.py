@@ -20,9 +20,12 @@ speed and memory do not depend on the codes. Checkpoints are made once under `--
 
 Each row is one fresh process, with glibc's mmap threshold fixed at 4 MiB (`quantease.pipeline.lean_heap`, the same
 in every row; `--no-lean-heap` keeps glibc's default, whose threshold climbs after the first large frees so that
-later activation buffers stay in the heap: about 85 MiB more peak for the 4-bit TinyLlama). Prefill: one forward over a 512-token WikiText-2 prompt, batch 1. Decode: the greedy
-loop over the KV cache after that prompt (batch 1) or after 8 prompts of 64 tokens (batch 8); only the 128 decode
-steps are timed (configurations entirely on the slow tiled fallback: 64 steps at batch 1, 16 at batch 8). Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
+later activation buffers stay in the heap: about 85 MiB more peak for the 4-bit TinyLlama). Prefill: one forward over a 512-token WikiText-2 prompt, batch 1, with the logits of its last position only
+(`logits_to_keep=1`, as transformers' `generate` does; a full [512, vocab] logits tensor is no part of decoding). Decode: the greedy
+loop over the KV cache after that prompt (batch 1) or after 8 prompts of 64 tokens (batch 8); each of the 128 decode
+steps is timed (configurations entirely on the slow tiled fallback: 64 steps at batch 1, 16 at batch 8) and tokens/s
+is the batch over the median step (the mean is kept beside it in the JSON: on a shared machine some steps run while
+another tenant computes, and the mean carries them). Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
 and `w4-tiled` are compared, and `--ppl` adds the WikiText-2 perplexity (4 windows of 2048) of the SmolLM2 `w4`
 checkpoint through the kernel and the fallback. In bfloat16 the two paths round differently, so a near tie between
 the top two logits may break differently; `--greedy32` also decodes 64 greedy tokens of `w4` in float32 (where the int4
@@ -34,7 +37,7 @@ the configurations `vllm-bf16` and `vllm-w4` run the same model and the same 4-b
 in-process engine, bfloat16, its default compilation), on the same prompt tokens (`one_vllm`); where vLLM has no int4
 CPU kernel (its AVX2 build) the `vllm-w4` row says so and is left out.
 """
-import argparse, json, os, re, subprocess, sys, time
+import argparse, json, os, re, statistics, subprocess, sys, time
 from pathlib import Path
 
 MODELS = {'smollm2': dict(source='smollm2-135m', group=64), 'tinyllama': dict(source='runs/tinyllama-random', group=128, stream=True)}
@@ -134,20 +137,24 @@ def one(model, config, a):
         m(stream[None, :16], use_cache=False)                      # warm-up: thread pools, kernels
         prompt = stream[None, :a.prompt]
         t = time.perf_counter()
-        out = m(prompt, use_cache=True)
+        out = m(prompt, use_cache=True, logits_to_keep=1)      # as generate() does: only the last position's logits
         res['prefill_tok_s'] = a.prompt / (time.perf_counter() - t)
         for b in a.batches:
             if b > 1:
                 prompt = stream[:b * 64].view(b, 64)
-                out = m(prompt, use_cache=True)
+                out = m(prompt, use_cache=True, logits_to_keep=1)      # as generate() does: only the last position's logits
             past, nxt, toks = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True), []
             new = a.new if kernels.get('tiled', 0) < sum(kernels.values()) or not kernels else (a.new_fallback if b == 1 else a.new_fallback // 4)
-            t = time.perf_counter()
+            steps = []
             for _ in range(new):
                 toks.append(nxt)
+                t = time.perf_counter()
                 o = m(nxt, past_key_values=past, use_cache=True)
                 past, nxt = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
-            res[f'decode_b{b}_tok_s'] = new * b / (time.perf_counter() - t)
+                steps.append(time.perf_counter() - t)
+            # the median step: a shared machine's busy moments slow some steps; the mean would carry them
+            res[f'decode_b{b}_tok_s'] = b / statistics.median(steps)
+            res[f'decode_b{b}_mean_tok_s'] = new * b / sum(steps)
             if b == 1: res['tokens'] = torch.cat(toks, 1)[0].tolist()
             del past, o
         res['peak_rss'] = peak_rss()                                 # before the perplexity check, whose logits are large

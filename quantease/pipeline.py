@@ -378,6 +378,23 @@ def _chunks(group, linears, roles, budget):
     return out + [cur]
 
 # %% ../nbs/14_pipeline.ipynb #d9166ced
+def _solve_and_record(run, b, label, lins, group_h, hooks, keep_results, results, prefix=''):
+    """Solve one group of layers `lins` (what a block's group and the output layer share): records labelled `label`,
+    the layer and group hooks fired (`b`: the block index they get), results kept on the CPU. Returns (results, records)."""
+    res, recs = solve_group(run, lins, group_h, prefix=prefix)
+    for rec in recs: rec['block'] = label
+    by_name = {rec['name']: rec for rec in recs}
+    for name, q in res.items(): _fire(hooks, 'on_layer_solved', run, name, q, by_name[name])
+    _fire(hooks, 'on_group_solved', run, b, list(lins), res)
+    if keep_results: results.update({k: _cpu(q) for k, q in res.items()})
+    return res, recs
+
+def _close_block(run, label, groups, recs, t0):
+    "The block's record (time since `t0`, solver time, mean error) and its layers' records, added to the run."
+    run.block_records.append(dict(block=label, groups=groups, layers=len(recs), time=round(time.perf_counter() - t0, 3),
+                                  solver_time=round(sum(x['time'] for x in recs), 3), mean_relative_error=totals(recs)['mean_relative_error']))
+    run.layers += recs
+
 def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_results, results, bar, t0):
     "Solve block `b` group by group, firing the hooks; then run it (quantized) to make the next block's inputs (`t0`: when its load began)."
     linears = block_linears(run.model, block)
@@ -392,19 +409,13 @@ def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_res
         elif true_sequential: group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases, run.calibrate))
         else: group_h = {k: hs[k] for k in group}
         run.note('hessians', sum(h.H.numel() * h.H.element_size() for h in {id(h): h for h in group_h.values() if h is not None}.values()))
-        res, r = solve_group(run, lins, group_h, prefix=f'{run.path}.{b}.')
-        for rec in r: rec['block'] = b
-        for name, q in res.items(): _fire(hooks, 'on_layer_solved', run, name, q, next(x for x in r if x['name'] == name))
-        _fire(hooks, 'on_group_solved', run, b, group, res)
-        if keep_results: results.update({k: _cpu(q) for k, q in res.items()})
-        recs += r
+        recs += _solve_and_record(run, b, b, lins, group_h, hooks, keep_results, results, prefix=f'{run.path}.{b}.')[1]
     if need_inputs and (b + 1 < run.n or run.head):   # the next block (or the head) is calibrated on what this *quantized* block produces
         with run.phases('forward'):
             for i in range(len(run.inputs)): run.inputs.hidden[i] = run_block(block, run.inputs, i)
-    run.block_records.append(dict(block=b, groups=groups, layers=len(recs), time=round(time.perf_counter() - t0, 3),
-                                  solver_time=round(sum(x['time'] for x in recs), 3), mean_relative_error=totals(recs)['mean_relative_error']))
-    run.layers += recs
+    _close_block(run, b, groups, recs, t0)
     return recs
+
 
 # %% ../nbs/14_pipeline.ipynb #c9f1b732
 class _Head(nn.Module):
@@ -433,14 +444,8 @@ def _quantize_head(run, hooks, need_inputs, keep_results, results):
         norm.to(run.device); head.to(run.device)
     lins = {name: head}
     hs = _reduce(run, hessians(_Head(norm, head), run.inputs, [lins], run.device, run.phases)) if need_inputs else {name: None}
-    res, recs = solve_group(run, lins, hs)
-    for rec in recs: rec['block'] = 'head'
-    for k, q in res.items(): _fire(hooks, 'on_layer_solved', run, k, q, recs[0])
-    _fire(hooks, 'on_group_solved', run, len(run.blocks), [name], res)
-    if keep_results: results.update({k: _cpu(q) for k, q in res.items()})
-    run.block_records.append(dict(block='head', groups=[[name]], layers=1, time=round(time.perf_counter() - t0, 3),
-                                  solver_time=recs[0]['time'], mean_relative_error=recs[0]['relative_error']))
-    run.layers += recs
+    recs = _solve_and_record(run, len(run.blocks), 'head', lins, hs, hooks, keep_results, results)[1]
+    _close_block(run, 'head', [[name]], recs, t0)
     with run.phases('load'):
         if run.source: run.source.release()
         else: norm.to(home); head.to(home)
