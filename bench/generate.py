@@ -394,7 +394,7 @@ def main(argv=None):
     sys.path.insert(0, str(Path(__file__).parent))
     from provenance import write_result
     for r in rows: r.pop('tokens', None)                   # the 128 greedy tokens: compared above, not kept
-    write_result(a.out, dict(rows=rows, checks=checks, settings=vars(a), **({"failed": failed} if failed else {})))
+    write_result(a.out, dict(rows=rows, checks=checks, settings=dict(vars(a), decode_timing='median step', prefill_logits='last position'), **({"failed": failed} if failed else {})))
     plot(rows, a.plot)
     print(f'\nwrote {a.out} and {a.plot}')
 
