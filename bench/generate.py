@@ -25,7 +25,9 @@ later activation buffers stay in the heap: about 85 MiB more peak for the 4-bit 
 loop over the KV cache after that prompt (batch 1) or after 8 prompts of 64 tokens (batch 8); each of the 128 decode
 steps is timed (configurations entirely on the slow tiled fallback: 64 steps at batch 1, 16 at batch 8) and tokens/s
 is the batch over the median step (the mean is kept beside it in the JSON: on a shared machine some steps run while
-another tenant computes, and the mean carries them). Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
+another tenant computes, and the mean carries them). `--repeat N` runs every config N times, in rounds over all
+configs, and a row reports the median of its runs' speeds and the largest of their peaks (each run's figures kept in
+`repeats`). Peak RSS is the process's high-water mark (`VmHWM`) at the end. The 64 first greedy tokens of `w4`
 and `w4-tiled` are compared, and `--ppl` adds the WikiText-2 perplexity (4 windows of 2048) of the SmolLM2 `w4`
 checkpoint through the kernel and the fallback. In bfloat16 the two paths round differently, so a near tie between
 the top two logits may break differently; `--greedy32` also decodes 64 greedy tokens of `w4` in float32 (where the int4
@@ -203,6 +205,18 @@ def one_vllm(model, config, a):
     return res
 
 
+SPEEDS = ('prefill_tok_s', 'decode_b1_tok_s', 'decode_b8_tok_s', 'decode_b1_mean_tok_s', 'decode_b8_mean_tok_s')
+
+def combine(rs):
+    "One row from the repeats of a config: the median of each speed, the largest peak; each repeat's figures kept."
+    out = dict(rs[0])
+    for k in SPEEDS:
+        if all(k in r for r in rs): out[k] = statistics.median(r[k] for r in rs)
+    out['peak_rss'] = max(r['peak_rss'] for r in rs)
+    if len(rs) > 1: out['repeats'] = [{k: r[k] for k in (*SPEEDS, 'peak_rss') if k in r} for r in rs]
+    return out
+
+
 def greedy_tokens(m, ids, n):
     "`n` greedy tokens of model `m` after prompt `ids` (batch 1, KV cache), and the top-2 logit gap of each step."
     import torch
@@ -293,6 +307,7 @@ def main(argv=None):
     p.add_argument('--new-fallback', type=int, default=64, help='new tokens at batch 1 where every layer is on the tiled fallback (a quarter at batch 8)')
     p.add_argument('--batches', default='1,8')
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--repeat', type=int, default=1, help='fresh processes per config, in rounds over all configs; each row: median speeds, largest peak')
     p.add_argument('--ppl', action='store_true', help='also WikiText-2 perplexity of the SmolLM2 w4 rows')
     p.add_argument('--greedy32', action='store_true', help='also 64 greedy tokens of w4 in float32, int4 kernel against the fallback')
     p.add_argument('--lean-heap', action=argparse.BooleanOptionalAction, default=True,
@@ -337,21 +352,25 @@ def main(argv=None):
             Path(a.work, f'ids-{m}.json').write_text(json.dumps(test_stream('wikitext2', t, a.data_dir)[0][:1024].tolist()))
     env = {**os.environ, 'OMP_NUM_THREADS': str(a.threads), 'TOKENIZERS_PARALLELISM': 'false'}
     rows, failed = [], []
-    for m in models:
-        for c in configs:
-            py = a.vllm_python if c.startswith('vllm') else sys.executable
-            cmd = [py, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'new_fallback', 'threads', 'data_dir', 'work')], [])
-            cmd += ['--attention', a.attention] if a.attention else []
-            cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else []) + ([] if a.lean_heap else ['--no-lean-heap'])
-            venv = dict(VLLM_CPU_KVCACHE_SPACE='1', HF_HUB_OFFLINE='1', VLLM_NO_USAGE_STATS='1', VLLM_CPU_OMP_THREADS_BIND='all') if c.startswith('vllm') else {}
-            r = subprocess.run([x.replace('--data_dir', '--data-dir').replace('--new_fallback', '--new-fallback') for x in cmd], capture_output=True, text=True, env={**env, **venv})
-            if r.returncode:          # recorded, and the other rows go on: a failed row must not cost the measured ones
-                print(f'{m} {c} failed:\n{r.stderr[-3000:]}', file=sys.stderr, flush=True)
-                failed.append(dict(model=m, config=c, error=(r.stderr.strip().splitlines() or ['?'])[-1][:300])); continue
-            rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
-            if rows[-1].get('skipped'):
-                print(f"{m} {c}: {rows[-1]['skipped']}", file=sys.stderr, flush=True); rows.pop(); continue
-            print(f"{m} {c}: decode b1 {rows[-1].get('decode_b1_tok_s', 0):.2f} tok/s, peak {rows[-1]['peak_rss'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+    runs = {}
+    for rep in range(a.repeat):       # rounds over every config: a slow spell of a shared machine falls on different rows
+        for m in models:
+            for c in configs:
+                py = a.vllm_python if c.startswith('vllm') else sys.executable
+                cmd = [py, __file__, '--one', m, c] + sum([[f'--{k}', str(getattr(a, k))] for k in ('prompt', 'new', 'new_fallback', 'threads', 'data_dir', 'work')], [])
+                cmd += ['--attention', a.attention] if a.attention else []
+                cmd += ['--batches', ','.join(map(str, a.batches))] + (['--ppl'] if a.ppl else []) + ([] if a.lean_heap else ['--no-lean-heap'])
+                venv = dict(VLLM_CPU_KVCACHE_SPACE='1', HF_HUB_OFFLINE='1', VLLM_NO_USAGE_STATS='1', VLLM_CPU_OMP_THREADS_BIND='all') if c.startswith('vllm') else {}
+                r = subprocess.run([x.replace('--data_dir', '--data-dir').replace('--new_fallback', '--new-fallback') for x in cmd], capture_output=True, text=True, env={**env, **venv})
+                if r.returncode:          # recorded, and the other rows go on: a failed row must not cost the measured ones
+                    print(f'{m} {c} failed:\n{r.stderr[-3000:]}', file=sys.stderr, flush=True)
+                    failed.append(dict(model=m, config=c, error=(r.stderr.strip().splitlines() or ['?'])[-1][:300])); continue
+                row = json.loads(r.stdout.strip().splitlines()[-1])
+                if row.get('skipped'):
+                    print(f"{m} {c}: {row['skipped']}", file=sys.stderr, flush=True); continue
+                runs.setdefault((m, c), []).append(row)
+                print(f"{m} {c}: decode b1 {row.get('decode_b1_tok_s', 0):.2f} tok/s, peak {row['peak_rss'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+    rows = [combine(rs) for rs in runs.values()]
     print(f"\n{a.threads} threads; prefill: one {a.prompt}-token prompt; decode: {a.new} greedy tokens with a KV cache; "
           f"malloc mmap threshold {'fixed at 4 MiB' if a.lean_heap else 'glibc default'} in every process; attention {rows[0]['attention'] if rows else '-'}\n")
     print('| model | config | kernels | load s | prefill tok/s | decode b1 tok/s | decode b8 tok/s | weights MiB | RSS loaded MiB | peak RSS MiB | b1 vs bf16 | b8 vs bf16 | peak vs bf16 |')

@@ -206,12 +206,15 @@ def table_decode():
             base = next((b for b in r['rows'] if b['model'] == x['model'] and b['config'] == want and b.get('attention') == x.get('attention')), None)
             ratio = lambda k: f" ({x[k] / base[k]:.2f}×)" if base and base.get(k) and x is not base else ''
             ks = ', '.join(f'{k} {v}' for k, v in x.get('kernels', {}).items()) or ('vLLM' if x['config'].startswith('vllm') else 'dense')
-            rows.append([cpu_words(r['provenance']['machine']).split('(')[-1].rstrip(')'), r.get('settings', {}).get('threads', '-'), x['model'], x['config'], x.get('dtype', 'bfloat16' if x['config'] != 'fp32' else 'float32'), x.get('attention', '-'), ks, f"{x.get('decode_b1_tok_s', 0):.2f}{ratio('decode_b1_tok_s')}",
+            old = '' if r.get('settings', {}).get('decode_timing') else '†'      # the earlier protocol (below)
+            rows.append([cpu_words(r['provenance']['machine']).split('(')[-1].rstrip(')'), r.get('settings', {}).get('threads', '-'), x['model'], x['config'] + old, x.get('dtype', 'bfloat16' if x['config'] != 'fp32' else 'float32'), x.get('attention', '-'), ks, f"{x.get('decode_b1_tok_s', 0):.2f}{ratio('decode_b1_tok_s')}",
                          f"{x.get('decode_b8_tok_s', 0):.2f}{ratio('decode_b8_tok_s')}",
                          f"{x['peak_rss'] / 2**20:,.0f}" + (f" ({x['peak_rss'] / base['peak_rss']:.2f}×)" if base and x is not base else '')])
     failed = [f"{x['model']} {x['config']} ({x['error']})" for r in used for x in r.get('failed', [])]
     return markdown(['CPU', 'threads', 'model', 'config', 'activations', 'attention', 'kernels (layers)', 'decode tok/s, batch 1', 'decode tok/s, batch 8', 'peak RSS MiB'], rows) \
-        + (f"\n\nFailed rows: {'; '.join(failed)}." if failed else '') + source(used, 'results/generate')
+        + (f"\n\nFailed rows: {'; '.join(failed)}." if failed else '') \
+        + ("\n\n† Earlier protocol: tokens/s from the mean decode step (now the median) and a prefill that computed the whole prompt's logits (now the last position's, as `generate` does)."
+           if any(not r.get('settings', {}).get('decode_timing') for r in used) else '') + source(used, 'results/generate')
 
 
 def table_moe():

@@ -853,9 +853,12 @@ def _kbf_pack(m):
     if m.qweight is None:
         q, perm = ordered_codes(m)
         return kbf_words(q, m.bits), perm
+    qw = m.qweight.contiguous()                        # held by a name: the C code reads it after this line
+    if qw.dtype != torch.int32 or tuple(qw.shape) != (m.in_features * m.bits // 32, m.out_features):
+        raise QuantEaseError(f"kbit_bf16: qweight of {tuple(qw.shape)} {qw.dtype} for a {m.bits}-bit layer of {m.in_features} x {m.out_features}")
     w = torch.empty(m.out_features // 16, m.in_features // 32, m.bits, 32, dtype=torch.int16)
     p = None if perm is None else perm.long().contiguous()
-    kbf_library().qe_kbf_pack(m.qweight.contiguous().data_ptr(), None if p is None else p.data_ptr(), w.data_ptr(),
+    kbf_library().qe_kbf_pack(qw.data_ptr(), None if p is None else p.data_ptr(), w.data_ptr(),
                               m.out_features, m.in_features, m.bits, torch.get_num_threads())
     return w, perm
 
@@ -871,37 +874,40 @@ def _kbf_prepare(m, dtype):
 
 
 # %% ../nbs/17_kernels.ipynb #3ceeb8fc
-def _kbf_check(m, x):
-    "The C code reads raw memory: dtype, device, layout and sizes of everything it gets, checked (one clear error otherwise)."
-    want = dict(x=(x, torch.bfloat16), k_weight=(m.k_weight, torch.int16), k_scale=(m.k_scale, torch.float16), k_zero=(m.k_zero, torch.uint8))
-    for name, (t, dt) in want.items():
-        if t.dtype != dt or t.device.type != 'cpu' or not t.is_contiguous():
-            raise QuantEaseError(f"kbit_bf16: {name} must be a contiguous CPU tensor of {dt}; got {t.dtype} on {t.device}")
-    if x.shape[1] != m.in_features or tuple(m.k_weight.shape) != (m.out_features // 16, m.in_features // 32, m.bits, 32):
+def _kbf_check(m, x, w, s, z):
+    """The C code reads raw memory: dtype, device, layout and sizes of everything it gets, checked (one clear error
+    otherwise). One boolean on the way that passes: this runs once per layer and decoding step."""
+    if not (x.dtype is torch.bfloat16 and w.dtype is torch.int16 and s.dtype is torch.float16 and z.dtype is torch.uint8
+            and x.is_cpu and w.is_cpu and s.is_cpu and z.is_cpu
+            and x.is_contiguous() and w.is_contiguous() and s.is_contiguous() and z.is_contiguous()):
+        for name, t, dt in (('x', x, torch.bfloat16), ('k_weight', w, torch.int16), ('k_scale', s, torch.float16), ('k_zero', z, torch.uint8)):
+            if t.dtype != dt or not t.is_cpu or not t.is_contiguous():
+                raise QuantEaseError(f"kbit_bf16: {name} must be a contiguous CPU tensor of {dt}; got {t.dtype} on {t.device}")
+    if x.shape[1] != m.in_features or w.shape != (m.out_features // 16, m.in_features // 32, m.bits, 32):
         raise QuantEaseError(f"kbit_bf16: input of {x.shape[1]} features for a layer of {m.in_features} x {m.out_features}")
 
 def _kbf_run(m, x):
-    lib = kbf_library()
-    x = _gather(m, x).contiguous()
-    _kbf_check(m, x)
-    (M, K), N, G, nt = x.shape, m.out_features, m.k_scale.shape[1], torch.get_num_threads()
-    sparse = getattr(m, 'k_val', None) is not None
-    w, s, z = m.k_weight.data_ptr(), m.k_scale.data_ptr(), m.k_zero.data_ptr()
+    b = m._buffers                     # the kernel's tensors straight from the module's dict (no attribute lookup per call)
+    w, s, z, perm, val = b['k_weight'], b['k_scale'], b['k_zero'], b.get('k_perm'), b.get('k_val')
+    x = (x if perm is None else x[:, perm]).contiguous()
+    _kbf_check(m, x, w, s, z)
+    (M, K), N, G, nt = x.shape, m.out_features, s.shape[1], torch.get_num_threads()
+    lib, sparse = kbf_library(), val is not None
     y = torch.empty(M, N, dtype=torch.float32 if sparse else torch.bfloat16)    # the sparse part adds in float32
     if M < KBIT_ROWS:
         if M:
             xs = torch.empty(M, G, dtype=torch.float32)
-            lib.qe_kbf(x.data_ptr(), xs.data_ptr(), w, s, z, y.data_ptr(), M, N, K, G, m.bits, int(not sparse), nt)
+            lib.qe_kbf(x.data_ptr(), xs.data_ptr(), w.data_ptr(), s.data_ptr(), z.data_ptr(), y.data_ptr(), M, N, K, G, m.bits, int(not sparse), nt)
     else:              # a prompt: tiles of outputs dequantized to bfloat16, then torch's bfloat16 matmul
         tiles, step = N // 16, max(1, QuantLinear.TILE // (K * 16))
         buf = torch.empty(K * min(step, tiles) * 16, dtype=torch.bfloat16)
         for t0 in range(0, tiles, step):
             n = min(step, tiles - t0)
             wt = buf[:K * n * 16].view(K, n * 16)
-            lib.qe_kbf_dequant(w, s, z, wt.data_ptr(), K, G, m.bits, t0, n, nt)
+            lib.qe_kbf_dequant(w.data_ptr(), s.data_ptr(), z.data_ptr(), wt.data_ptr(), K, G, m.bits, t0, n, nt)
             y[:, t0 * 16:(t0 + n) * 16] = x @ wt
     if sparse and M:
-        lib.qe_kbf_sparse(x.data_ptr(), y.data_ptr(), M, N, K, m.k_crow.data_ptr(), m.k_col.data_ptr(), m.k_val.data_ptr(), nt)
+        lib.qe_kbf_sparse(x.data_ptr(), y.data_ptr(), M, N, K, b['k_crow'].data_ptr(), b['k_col'].data_ptr(), val.data_ptr(), nt)
     return y
 
 register_kernel(Kernel('kbit_bf16', 'cpu', _kbf_why_not, _kbf_prepare, _kbf_run,
