@@ -97,6 +97,71 @@ def _status(key):
 def peak_rss(): return _status('VmHWM')
 
 
+def open_config(model, config, a):
+    "The model of one configuration, its tokenizer and {kernel: layers}."
+    import torch
+    from quantease.loading import load
+    from quantease.kernels import kernel_counts, set_attention
+    spec = MODELS[model]
+    if config in ('fp32', 'bf16'):
+        dtype = torch.float32 if config == 'fp32' else torch.bfloat16
+        if model == 'smollm2':
+            from quantease.models import load_model
+            m, tok = load_model(spec['source'], dtype)
+        else:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            m, tok = AutoModelForCausalLM.from_pretrained(spec['source'], dtype=dtype).eval(), AutoTokenizer.from_pretrained(spec['source'])
+        kernels = {}
+        set_attention(m, a.attention)
+    else:
+        bits, *suffix = config[1:].split('-')
+        folder = checkpoint(model, int(bits), a, variant(config))
+        if 'default' in suffix: m, tok = load(folder, tokenizer=True, attention=a.attention)     # what a user gets
+        else:
+            kernel = None if 'tiled' in suffix else 'kbit_avx2' if 'avx2' in suffix else 'auto'
+            m, tok = load(folder, dtype=torch.float32 if 'fp32' in suffix else torch.bfloat16, tokenizer=True, kernel=kernel, attention=a.attention)
+        kernels = kernel_counts(m)
+    return m, tok, kernels
+
+
+def interleaved(model, configs, a):
+    """Decode speed against bfloat16 in one process: the bfloat16 model and each config's model decode from the same
+    prompt with their steps taken in turns (bfloat16, config, bfloat16, ...), so a slow spell of a shared machine falls
+    on both alike; the ratio of their median steps at batch 1 and 8. One dict per config (no memory figures: both
+    models are resident)."""
+    import gc, torch
+    torch.set_num_threads(a.threads)
+    from quantease.data import test_stream
+    base, tok, _ = open_config(model, 'bf16', a)
+    stream = test_stream('wikitext2', tok, a.data_dir)[0]
+    out = []
+    for config in configs:
+        m, _, kernels = open_config(model, config, a)
+        res = dict(model=model, config=config, kernels=kernels, attention=m.config._attn_implementation)
+        with torch.inference_mode():
+            for b in a.batches:
+                prompt = stream[None, :a.prompt] if b == 1 else stream[:b * 64].view(b, 64)
+                state = {}
+                for name, net in (('bf16', base), ('q', m)):
+                    net(stream[None, :16], use_cache=False)                               # warm-up
+                    o = net(prompt, use_cache=True, logits_to_keep=1)
+                    state[name] = [net, o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True), []]
+                for _ in range(a.new):
+                    for st in state.values():
+                        net, past, nxt, ts = st
+                        t = time.perf_counter()
+                        o = net(nxt, past_key_values=past, use_cache=True)
+                        st[1], st[2] = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
+                        ts.append(time.perf_counter() - t)
+                med = {k: statistics.median(v[3]) for k, v in state.items()}
+                res.update({f'b{b}_bf16_tok_s': b / med['bf16'], f'b{b}_tok_s': b / med['q'], f'b{b}_ratio': med['bf16'] / med['q']})
+                del state, o
+        out.append(res)
+        print(f"{model} {config}: b1 {res['b1_ratio']:.2f}x, b8 {res.get('b8_ratio', 0):.2f}x bfloat16 (interleaved)", file=sys.stderr, flush=True)
+        del m; gc.collect()
+    return out
+
+
 def one(model, config, a):
     "Measure one configuration in this process; returns a dict."
     import torch
@@ -107,27 +172,8 @@ def one(model, config, a):
     from quantease.data import test_stream
     from quantease.loading import load, memory_size
     from quantease.kernels import kernel_counts
-    spec = MODELS[model]
     t = time.perf_counter()
-    if config in ('fp32', 'bf16'):
-        dtype = torch.float32 if config == 'fp32' else torch.bfloat16
-        if model == 'smollm2':
-            from quantease.models import load_model
-            m, tok = load_model(spec['source'], dtype)
-        else:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-            m, tok = AutoModelForCausalLM.from_pretrained(spec['source'], dtype=dtype).eval(), AutoTokenizer.from_pretrained(spec['source'])
-        kernels = {}
-        from quantease.kernels import set_attention
-        set_attention(m, a.attention)
-    else:
-        bits, *suffix = config[1:].split('-')
-        folder = checkpoint(model, int(bits), a, variant(config))
-        if 'default' in suffix: m, tok = load(folder, tokenizer=True, attention=a.attention)     # what a user gets
-        else:
-            kernel = None if 'tiled' in suffix else 'kbit_avx2' if 'avx2' in suffix else 'auto'
-            m, tok = load(folder, dtype=torch.float32 if 'fp32' in suffix else torch.bfloat16, tokenizer=True, kernel=kernel, attention=a.attention)
-        kernels = kernel_counts(m)
+    m, tok, kernels = open_config(model, config, a)
     load_s = time.perf_counter() - t
     import gc; gc.collect()
     from quantease.pipeline import trim; trim()
@@ -307,6 +353,7 @@ def main(argv=None):
     p.add_argument('--new-fallback', type=int, default=64, help='new tokens at batch 1 where every layer is on the tiled fallback (a quarter at batch 8)')
     p.add_argument('--batches', default='1,8')
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--interleaved', action='store_true', help="one process: each config's decode steps in turns with bfloat16's; ratios of median steps (no memory)")
     p.add_argument('--repeat', type=int, default=1, help='fresh processes per config, in rounds over all configs; each row: median speeds, largest peak')
     p.add_argument('--ppl', action='store_true', help='also WikiText-2 perplexity of the SmolLM2 w4 rows')
     p.add_argument('--greedy32', action='store_true', help='also 64 greedy tokens of w4 in float32, int4 kernel against the fallback')
@@ -350,6 +397,17 @@ def main(argv=None):
         for m in models:                               # each model's own tokenizer, as its other rows use
             t = tok if m == 'smollm2' else AutoTokenizer.from_pretrained(MODELS[m]['source'])
             Path(a.work, f'ids-{m}.json').write_text(json.dumps(test_stream('wikitext2', t, a.data_dir)[0][:1024].tolist()))
+    if a.interleaved:            # one process: each config's decoding steps in turns with bfloat16's
+        rows = [r for m in models for r in interleaved(m, [c for c in configs if c != 'bf16'], a)]
+        print('| model | config | kernels | bf16 b1 tok/s | b1 tok/s | b1 vs bf16 | bf16 b8 tok/s | b8 tok/s | b8 vs bf16 |\n|---|---|---|---|---|---|---|---|---|')
+        for r in rows:
+            ks = ', '.join(f'{k} {v}' for k, v in r['kernels'].items())
+            print(f"| {r['model']} | {r['config']} | {ks} | {r['b1_bf16_tok_s']:.2f} | {r['b1_tok_s']:.2f} | {r['b1_ratio']:.2f} | "
+                  f"{r.get('b8_bf16_tok_s', 0):.2f} | {r.get('b8_tok_s', 0):.2f} | {r.get('b8_ratio', 0):.2f} |")
+        sys.path.insert(0, str(Path(__file__).parent))
+        from provenance import write_result
+        write_result(a.out, dict(interleaved=rows, settings=dict(vars(a), decode_timing='median step, interleaved with bfloat16')))
+        return
     env = {**os.environ, 'OMP_NUM_THREADS': str(a.threads), 'TOKENIZERS_PARALLELISM': 'false'}
     rows, failed = [], []
     runs = {}

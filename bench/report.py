@@ -197,7 +197,7 @@ def table_resume():
 
 def table_decode():
     "Decode speed and peak memory, `bench/generate.py` runs under results/generate (one table row per model and config)."
-    used = list(runs('generate').values())
+    used = [r for r in runs('generate').values() if 'rows' in r]
     if not used: return '(no decode benchmark committed yet)'
     rows = []
     for r in used:
@@ -215,6 +215,18 @@ def table_decode():
         + (f"\n\nFailed rows: {'; '.join(failed)}." if failed else '') \
         + ("\n\n† Earlier protocol: tokens/s from the mean decode step (now the median) and a prefill that computed the whole prompt's logits (now the last position's, as `generate` does)."
            if any(not r.get('settings', {}).get('decode_timing') for r in used) else '') + source(used, 'results/generate')
+
+
+def table_interleaved():
+    "Decode speed against bfloat16 with the two models' steps in turns, `bench/generate.py --interleaved` (results/generate: files with 'interleaved' rows)."
+    used = [r for r in runs('generate').values() if 'interleaved' in r]
+    if not used: return '(no interleaved decode benchmark committed yet)'
+    rows = [[cpu_words(r['provenance']['machine']).split('(')[-1].rstrip(')'), r['settings']['threads'], x['model'], x['config'], x['attention'],
+             ', '.join(f'{k} {v}' for k, v in x['kernels'].items()),
+             *(f"{x[f'b{b}_tok_s']:.2f} / {x[f'b{b}_bf16_tok_s']:.2f} (**{x[f'b{b}_ratio']:.2f}×**)" if f'b{b}_ratio' in x else '-' for b in (1, 8))]
+            for r in used for x in r['interleaved']]
+    return markdown(['CPU', 'threads', 'model', 'config', 'attention', 'kernels (layers)', 'batch 1 tok/s: config / bfloat16', 'batch 8 tok/s: config / bfloat16'], rows) \
+        + source(used, 'results/generate')
 
 
 def table_moe():
@@ -403,7 +415,7 @@ def table_small():
     return markdown(['run', 'settings', 'WikiText-2', 'PTB', 'C4', 'mean layer error'], rows) + source(used, 'results/small')
 
 
-TABLES = dict(small=table_small, calibration=table_calibration, clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
+TABLES = dict(small=table_small, calibration=table_calibration, clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, interleaved=table_interleaved, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
               moe=table_moe, micro=table_micro, attention=table_attention, roofline=table_roofline, kernel_ppl=table_kernel_ppl)
 
 
