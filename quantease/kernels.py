@@ -883,11 +883,12 @@ def _kbf_check(m, x, w, s, z):
         for name, t, dt in (('x', x, torch.bfloat16), ('k_weight', w, torch.int16), ('k_scale', s, torch.float16), ('k_zero', z, torch.uint8)):
             if t.dtype != dt or not t.is_cpu or not t.is_contiguous():
                 raise QuantEaseError(f"kbit_bf16: {name} must be a contiguous CPU tensor of {dt}; got {t.dtype} on {t.device}")
-    if x.shape[1] != m.in_features or w.shape != (m.out_features // 16, m.in_features // 32, m.bits, 32):
+    if x.shape[1] != m.in_features or w.shape != (m.out_features // 16, m.in_features // 32, m.bits, 32) or z.shape != s.shape \
+            or s.shape[0] != m.out_features // 16 or m.in_features % (32 * s.shape[1]):
         raise QuantEaseError(f"kbit_bf16: input of {x.shape[1]} features for a layer of {m.in_features} x {m.out_features}")
 
 def _kbf_run(m, x):
-    b = m._buffers                     # the kernel's tensors straight from the module's dict (no attribute lookup per call)
+    b = m._buffers if isinstance(m, torch.nn.Module) else vars(m)    # the kernel's tensors straight from a dict (a layer, or the stand-in `settle` times)
     w, s, z, perm, val = b['k_weight'], b['k_scale'], b['k_zero'], b.get('k_perm'), b.get('k_val')
     x = (x if perm is None else x[:, perm]).contiguous()
     _kbf_check(m, x, w, s, z)
@@ -1005,9 +1006,10 @@ def why_not(kernel, m, dtype):
 CLOSE_CALLS = {frozenset({'kbit_bf16', 'int4_avx512'})}   # pairs the micro-benchmarks leave close: timed once per machine
 
 def _choices_file():
-    "This machine's settled close calls: a JSON file in the cache folder, named by the CPU's name and features."
-    cpu = hashlib.sha1('\n'.join(cpu_info().values()).encode()).hexdigest()[:12]
-    return cache_dir('kernels', f'choices-{cpu}.json')
+    """This machine's settled close calls: a JSON file in the cache folder, named by the CPU's name and features and by
+    the kernels' C sources (a changed kernel is timed again)."""
+    key = hashlib.sha1('\n'.join([*cpu_info().values(), _DOT_SOURCE, _KBF_SOURCE, _KBIT_SOURCE]).encode()).hexdigest()[:12]
+    return cache_dir('kernels', f'choices-{key}.json')
 
 def _best_time(f, x, reps):
     f(x)
@@ -1021,12 +1023,16 @@ def settle(m, dtype, close, batches=(1, 8), reps=7):
     this machine runs fastest on `m`'s key: timed once, the kernels in turns and each by its fastest call (a busy
     moment slows a call, never speeds one), then kept in the cache folder, so every later load on this machine
     chooses the same without timing. Where the file cannot be written the choice holds for the process."""
-    key = '|'.join(map(str, tuple(k.name for k in close) + _key(m, dtype) + batches))
+    names = [k.name for k in close]
+    key = '|'.join(map(str, (*names, *_key(m, dtype), m.outlier_val is not None, *batches)))
     path = _choices_file()
     try: saved = json.loads(path.read_text())
     except (OSError, ValueError): saved = {}
+    if not isinstance(saved, dict): saved = {}
+    if saved.get(key) not in names: saved.pop(key, None)       # a damaged or foreign entry: timed again
     if key not in saved and key not in _CHOICE:
-        xs = [torch.randn(n, m.in_features).to(dtype) for n in batches]
+        g = torch.Generator().manual_seed(0)                  # not the global generator: a load must not move it
+        xs = [torch.randn(n, m.in_features, generator=g).to(dtype) for n in batches]
         probes = {k.name: (k, SimpleNamespace(**k.prepare(m, dtype), in_features=m.in_features, out_features=m.out_features, bits=m.bits)) for k in close}
         t = dict.fromkeys(probes, 0.)
         with torch.inference_mode():
