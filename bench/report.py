@@ -317,7 +317,7 @@ def table_kernel_ppl():
             # a kernel against the fallback path that computes as it does: the nearest of them (bfloat16 weights, float32 sums, exact)
             falls = {f: x['ppl'] for f, x in r['paths'].items() if 'tiled' in f}
             near = min(falls, key=lambda f: abs(falls[f] - v['ppl'])) if 'tiled' not in k and falls else None
-            rows.append([f"{r.get('bits', 4)}-bit", cpu_words(r['provenance']['machine']).split('(')[-1].rstrip(')'), k, f"{v['ppl']:.4f}",
+            rows.append([f"{r.get('bits', 4)}-bit `{Path(r.get('checkpoint', '')).name}`", cpu_words(r['provenance']['machine']).split('(')[-1].rstrip(')'), k, f"{v['ppl']:.4f}",
                          f"{v['ppl'] - exact:+.4f}" if exact else '-', f"{v['ppl'] - falls[near]:+.4f} ({near})" if near else '-', ks])
     return markdown(['checkpoint', 'CPU', 'path', 'perplexity', 'vs float32 exact', 'vs the nearest fallback path', 'kernels (layers)'], rows) + source(rs, 'results/kernels/ppl*.json')
 

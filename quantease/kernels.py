@@ -731,7 +731,8 @@ void qe_kbf(const uint16_t *x, float *xs, const uint16_t *w, const uint16_t *sc,
 }
 
 /* The dequantized weight of tiles [t0, t0 + nt), transposed, as bfloat16: out [K, nt * 16] (for long inputs, which
-   torch's bfloat16 matrix product serves better than the tile loop). */
+   torch's bfloat16 matrix product serves better than the tile loop). Rounded as the bfloat16 fallback rounds it: the
+   scale to bfloat16 first, then the product (exact in float32: a small integer times 8 significant bits) once. */
 void qe_kbf_dequant(const uint16_t *w, const uint16_t *sc, const uint8_t *zc, uint16_t *out, int64_t K, int64_t G, int bits,
                     int64_t t0, int64_t nt, int nthreads) {
   const int64_t bpg = K / G / 32, tw = (K / 32) * bits * 32, ld = nt * 16;
@@ -740,7 +741,8 @@ void qe_kbf_dequant(const uint16_t *w, const uint16_t *sc, const uint8_t *zc, ui
     for (int64_t p = 0; p < K / 32; ++p) {
       const int64_t g = p / bpg;
       const uint16_t *wp = w + (t0 + t) * tw + p * bits * 32;
-      const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + ((t0 + t) * G + g) * 16))),
+      const __m512 s32 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + ((t0 + t) * G + g) * 16))),
+                   s = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(s32)), 16)),
                    z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zc + ((t0 + t) * G + g) * 16))));
       __m512i words[4];
       for (int k = 0; k < bits; ++k) words[k] = _mm512_loadu_si512(wp + k * 32);
