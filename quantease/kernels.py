@@ -209,6 +209,21 @@ register_kernel(Kernel('int4_cuda', 'cuda',
     available=lambda: _op('_weight_int4pack_mm') is not None and torch.cuda.is_available()));
 
 # %% ../nbs/17_kernels.ipynb #015297f7
+_GROUP_SUMS = r'''
+#include <stdint.h>
+/* xs[r] = the sum of row r's gk bfloat16 inputs (r < n: rows of x cut into groups), in float32, one row per
+   iteration shared out over the threads of the enclosing parallel region (int4_avx512 and kbit_bf16 alike). */
+static inline void group_sums(const uint16_t *x, float *xs, int64_t n, int64_t gk) {
+  #pragma omp for schedule(static)
+  for (int64_t r = 0; r < n; ++r) {
+    const uint16_t *xr = x + r * gk;
+    float s = 0.f;
+    for (int64_t k = 0; k < gk; ++k) { union { uint32_t u; float f; } v = { (uint32_t)xr[k] << 16 }; s += v.f; }
+    xs[r] = s;
+  }
+}
+'''
+
 _DOT_TILE = r'''
 #include <stdint.h>
 #include <string.h>
@@ -254,18 +269,13 @@ void tile_rows(const uint16_t *x, int64_t K, const float *xs, int64_t G, int64_t
 '''
 
 # %% ../nbs/17_kernels.ipynb #353efcaf
-_DOT_SOURCE = _DOT_TILE + r'''
+_DOT_SOURCE = _GROUP_SUMS + _DOT_TILE + r'''
 /* y [M, N] = x [M, K] times the packed layer, bfloat16 in and out; xs [M, G]: room for the group sums of x. */
 void qe_int4_bf16(const uint16_t *x, float *xs, const uint8_t *w, const uint16_t *sc, const uint8_t *zc, uint16_t *y,
                   int64_t M, int64_t N, int64_t K, int64_t G, int nthreads) {
   const int64_t tiles = N / 32, gk = K / G, gp = gk / 2, blocks = (M + 7) / 8;
-  #pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (int64_t r = 0; r < M * G; ++r) {
-    const uint16_t *xr = x + r * gk;
-    float s = 0.f;
-    for (int64_t k = 0; k < gk; ++k) { union { uint32_t u; float f; } v = { (uint32_t)xr[k] << 16 }; s += v.f; }
-    xs[r] = s;
-  }
+  #pragma omp parallel num_threads(nthreads)
+  group_sums(x, xs, M * G, gk);
   #pragma omp parallel for num_threads(nthreads) schedule(static) collapse(2)
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t t = 0; t < tiles; ++t) {
@@ -626,7 +636,7 @@ for _b in ('avx512', 'avx2'):
                            partial(_kbit_run, build=_b), _kbit_codes, available=partial(kbit_library, _b), sparse=True))
 
 # %% ../nbs/17_kernels.ipynb #83d84a7a
-_KBF_SOURCE = r'''
+_KBF_SOURCE = _GROUP_SUMS + r'''
 #include <stdint.h>
 #include <string.h>
 #include <immintrin.h>
@@ -706,13 +716,7 @@ void qe_kbf(const uint16_t *x, float *xs, const uint16_t *w, const uint16_t *sc,
   const int64_t tiles = N / 16, gk = K / G, bpg = gk / 32, blocks = (M + 7) / 8, tw = (K / 32) * bits * 32;
   #pragma omp parallel num_threads(nthreads)
   {
-    #pragma omp for schedule(static)
-    for (int64_t r = 0; r < M * G; ++r) {
-      const uint16_t *xr = x + r * gk;
-      float s = 0.f;
-      for (int64_t k = 0; k < gk; ++k) { union { uint32_t u; float f; } v = { (uint32_t)xr[k] << 16 }; s += v.f; }
-      xs[r] = s;
-    }
+    group_sums(x, xs, M * G, gk);
     #pragma omp for schedule(static) collapse(2)
     for (int64_t b = 0; b < blocks; ++b)
       for (int64_t t = 0; t < tiles; ++t) {
