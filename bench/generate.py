@@ -170,8 +170,7 @@ def one(model, config, a):
         from quantease.pipeline import lean_heap
         lean_heap()          # every row alike: freed activation buffers go back to the system instead of the heap
     from quantease.data import test_stream
-    from quantease.loading import load, memory_size
-    from quantease.kernels import kernel_counts
+    from quantease.loading import memory_size
     t = time.perf_counter()
     m, tok, kernels = open_config(model, config, a)
     load_s = time.perf_counter() - t
