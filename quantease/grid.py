@@ -99,10 +99,13 @@ def fit(self, w, importance=None):
     w = w.float()
     imp = importance.float().to(w.device) if self.weighted and importance is not None else None
     best, full = torch.full((w.shape[0],), float('inf'), device=w.device), scale
+    d = torch.empty_like(w)   # one buffer for every candidate: a fresh weight-sized tensor per step costs 10x the arithmetic
     for i in range(int(self.maxshrink * self.grid_points)):
         s1 = full * (1 - i / self.grid_points)    # every candidate shrinks the min/max range, not the best one so far
-        err = (fake_quant(w, s1, zero, self.maxq) - w).abs().pow(self.norm)
-        err = (err if imp is None else err * imp).sum(1)
+        # fake_quant(w, s1, zero) - w, step by step in place (the same operations in the same order: the same bits)
+        torch.div(w, s1, out=d).round_().add_(zero).clamp_(0, self.maxq).sub_(zero).mul_(s1).sub_(w)
+        err = d.mul_(d) if self.norm == 2 else d.abs_().pow_(self.norm)
+        err = (err if imp is None else err.mul_(imp)).sum(1)
         better = err < best
         if better.any():
             best = torch.where(better, err, best)
