@@ -10,7 +10,7 @@ __all__ = ['TINY', 'LINEAR_KINDS', 'FAMILIES', 'NORMS', 'ALIASES', 'DTYPES', 'ti
            'head_input', 'untie_head', 'is_fused_experts', 'fused_weights', 'ExpertMLP', 'LinearExperts',
            'linearize_experts', 'expert_roles', 'stored_per_expert', 'renamer', 'to_device', 'BlockInputs',
            'calibration_samples', 'capture_inputs', 'block_inputs', 'block_output', 'run_block', 'sequential_groups',
-           'convert_gguf', 'hub_state', 'model_folder', 'load_model', 'shard_index', 'Streamed']
+           'Replay', 'replays', 'convert_gguf', 'hub_state', 'model_folder', 'load_model', 'shard_index', 'Streamed']
 
 # %% ../nbs/11_models.ipynb #f08ea84d
 import copy, fnmatch, functools, importlib.util, json, os, re, shutil, tempfile, warnings
@@ -479,6 +479,46 @@ def sequential_groups(block, args=(), kwargs=None):
 def _expert_order(name):
     "Sort key of an expert layer name: by expert number, not as text ('10' after '9')."
     return [int(p) if p.isdigit() else p for p in name.split('.')]
+
+# %% ../nbs/11_models.ipynb #778de4bd
+@dataclass
+class Replay:
+    "A submodule (`module`, its name in the block) whose output is the output of one of its linear layers."
+    module: str
+    arity: int | None     # None: the submodule returns the tensor itself; n: a tuple of n, the rest None
+    nbytes: int           # the layer's input, per calibration sample (of the probe's length)
+
+@torch.no_grad()
+def replays(block, args=(), kwargs=None):
+    "{layer name: `Replay`} for the linear layers of `block` whose output some enclosing submodule returns as its own (one probe forward)."
+    if torch.is_tensor(args): args = (args,)
+    seen, calls = {}, {}
+    def hook(name):
+        def f(module, hargs, out):
+            calls[name] = calls.get(name, 0) + 1
+            seen.setdefault(name, (hargs[0] if hargs else None, out))
+        return f
+    handles = [m.register_forward_hook(hook(n)) for n, m in block.named_modules() if n]
+    try: block(*args, **(kwargs or {}))
+    finally:
+        for h in handles: h.remove()
+    found = {}
+    for name in find_linears(block):
+        x, y = seen.get(name, (None, None))
+        if not (torch.is_tensor(x) and torch.is_tensor(y)) or calls[name] != 1: continue
+        parts, best = name.split('.'), None
+        for k in range(len(parts) - 1, 0, -1):                 # outwards, while the output is still the layer's
+            outer = '.'.join(parts[:k])
+            out = seen.get(outer, (None, None))[1]
+            if calls.get(outer) != 1: break
+            if torch.is_tensor(out): first, rest, arity = out, (), None
+            elif isinstance(out, tuple) and out and torch.is_tensor(out[0]): first, rest, arity = out[0], out[1:], len(out)
+            else: break
+            if not _same_tensor(first, y) or any(r is not None for r in rest): break
+            best = Replay(outer, arity, x.numel() * x.element_size())
+        if best is not None: found[name] = best
+    return found
+
 
 # %% ../nbs/11_models.ipynb #889e2fe8
 ALIASES = {

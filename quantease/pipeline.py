@@ -10,7 +10,7 @@ __all__ = ['PLACES', 'Activations', 'Hook', 'Phases', 'Run', 'plan', 'hessians',
 
 # %% ../nbs/14_pipeline.ipynb #d360347d
 import ctypes, errno, functools, json, math, os, resource, shutil, signal, tempfile, time, warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, asdict, is_dataclass
 from pathlib import Path
 import torch
@@ -23,7 +23,7 @@ from .system import fault, trim, lean_heap, rss, peak_rss, num_threads, tf32_mat
 from .distributed import Ranks, plan_group, merge_rows
 from .models import (Streamed, find_blocks, block_linears, fused_weights, sequential_groups, capture_inputs,
                               run_block, weight_of, set_weight, features, calibration_samples, BlockInputs, _Stop,
-                              is_fused_experts, linearize_experts, expert_roles, LinearExperts, head_input, untie_head)
+                              is_fused_experts, linearize_experts, expert_roles, LinearExperts, head_input, untie_head, replays)
 
 # %% ../nbs/14_pipeline.ipynb #4f0e2706
 PLACES = ('device', 'cpu', 'disk')
@@ -163,6 +163,7 @@ class Run:
     head: bool = False          # quantize the output layer too, after the last block
     min_tokens: int = 0         # an expert layer that saw fewer tokens is solved by RTN instead (its H says too little)
     fallback: set = field(default_factory=set)   # the layers of the current group that fall back to RTN
+    replay: bool = True         # true-sequential passes skip the submodules they can replay (`_Replayer`: the same bits)
 
     def solve(self, W, H, name=None, tokens=None):
         """The method's solver on layer `name` (or rows of it), with the run's TF32 setting and the number of calibration
@@ -214,10 +215,12 @@ def plan(model, method='quantease', grid=None, num_layers=None, options=None, **
 
 # %% ../nbs/14_pipeline.ipynb #09567d8f
 @torch.no_grad()
-def hessians(block, inputs, groups, device, phases=None, calibrate='routed'):
+def hessians(block, inputs, groups, device, phases=None, calibrate='routed', replay=None):
     """One pass over every sample of `inputs`: {name: Hessian} for `groups`, lists of {name: layer}. The layers of a
     group read one input and share one Hessian, but an expert layer (`models.expert_roles`) has its own, from the
-    tokens routed to its expert (`calibrate='all'`: every token; the block's output still follows the routing)."""
+    tokens routed to its expert (`calibrate='all'`: every token; the block's output still follows the routing).
+    `replay` (a `_Replayer`, true-sequential passes): stores the inputs of the layers it keeps, and skips the submodules
+    of earlier groups it can replay."""
     phases = phases or Phases(device)
     own = expert_roles(block)
     hs, key, made = {}, {}, {}
@@ -229,20 +232,22 @@ def hessians(block, inputs, groups, device, phases=None, calibrate='routed'):
             hs[k].expert = k in own
     n, seen, done = len(hs), set(), set()
     def hook(name):
-        def f(mod, args, out):
+        def f(mod, args):                                 # before the layer runs: the pass's last product is never needed
             if key[name] not in done:                     # the first layer of a shared input to run brings it
                 with phases('hessian'): hs[name].add(args[0].detach())
                 done.add(key[name])
+            if replay is not None and name in replay.keep and name not in seen: replay.store(name, args[0])
             seen.add(name)
             if len(seen) == n: raise _Stop               # the rest of the block cannot change these inputs
         return f
-    handles = [l.register_forward_hook(hook(k)) for lins in groups for k, l in lins.items()]
+    handles = [l.register_forward_pre_hook(hook(k)) for lins in groups for k, l in lins.items()]
     experts = [m for m in block.modules() if isinstance(m, LinearExperts)]
     for m in experts: m.calibrate = calibrate
     try:
-        with phases('forward'):
+        with phases('forward'), (replay.active() if replay is not None else nullcontext()):
             for i in range(len(inputs)):
                 seen.clear(); done.clear()
+                if replay is not None: replay.i = i
                 try: run_block(block, inputs, i)
                 except _Stop: pass
     finally:
@@ -251,6 +256,68 @@ def hessians(block, inputs, groups, device, phases=None, calibrate='routed'):
     for k, h in hs.items():   # an expert the router never chose has no tokens: the fallback takes it (solve_group)
         if h.nsamples == 0 and not h.expert: raise QuantEaseError(f"layer {k} received no input during calibration")
     return hs
+
+
+# %% ../nbs/14_pipeline.ipynb #d32761ea
+class _Replayer:
+    """The block's true-sequential passes, shortened (`models.replays`): the inputs of the layers in `plan` are stored in
+    their own group's pass; in every later pass (`group` past theirs), the submodule whose output is such a layer's
+    returns that layer (quantized by then) applied to the stored input of the current sample `i`, instead of running.
+    On first use (per shape) the real forward runs too and must give the same bits, or that submodule runs in full."""
+    def __init__(self, block, plan, at):
+        self.plan, self.at = plan, at                  # {layer: Replay}, {layer: index of its group}
+        self.mods = dict(block.named_modules())
+        self.stored = {k: [] for k in plan}
+        self.i, self.group, self.checked, self.failed = 0, 0, set(), set()
+
+    @property
+    def keep(self): return {k for k in self.plan if self.at[k] == self.group}
+
+    def store(self, name, x): self.stored[name].append(x.detach().clone())   # a copy: a model may reuse the tensor in place
+
+    @contextmanager
+    def active(self):
+        "The submodules of the layers stored in earlier groups' passes return their replay while inside."
+        patched = []
+        try:
+            for k in self.plan:
+                if self.at[k] >= self.group or k in self.failed: continue
+                m = self.mods[self.plan[k].module]
+                patched.append((m, m.__dict__.get('forward')))   # an instance forward (accelerate's hooks) comes back as it was
+                m.forward = self._forward(k, m.forward)
+            yield self
+        finally:
+            for m, f in patched:
+                if f is None: del m.forward
+                else: m.forward = f
+
+    def _forward(self, k, real):
+        lin, r = self.mods[k], self.plan[k]
+        def forward(*args, **kwargs):
+            if k in self.failed: return real(*args, **kwargs)
+            y = lin(self.stored[k][self.i])
+            if (k, y.shape) not in self.checked:
+                self.checked.add((k, y.shape))
+                out = real(*args, **kwargs)
+                if not torch.equal(out if r.arity is None else out[0], y):
+                    self.failed.add(k); self.stored[k] = []
+                    return out
+            return y if r.arity is None else (y,) + (None,) * (r.arity - 1)
+        return forward
+
+def _replayer(run, block, groups, linears, found):
+    """A `_Replayer` for block's passes over `groups`: the layers of `found` (`models.replays`) whose submodule holds no
+    layer solved after them, while their stored inputs fit the memory budget; None without any."""
+    at = {k: g for g, grp in enumerate(groups) for k in grp}
+    plan, total, n = {}, 0, len(run.inputs)
+    for name, r in found.items():
+        if name not in at: continue
+        if any(at.get(k, -1) > at[name] for k in linears if k.startswith(r.module + '.')): continue
+        if total + r.nbytes * n > _budget(run.device): continue
+        plan[name], total = r, total + r.nbytes * n
+    run.note('replay inputs', total)
+    return _Replayer(block, plan, at) if plan else None
+
 
 # %% ../nbs/14_pipeline.ipynb #b1355485
 def _plain(x):
@@ -349,15 +416,16 @@ def _capture(run, inputs, local, offload, offload_dtype, offload_folder):
     run.note('activations', inputs.hidden.nbytes() if hasattr(inputs.hidden, 'nbytes') else sum(h.numel() * h.element_size() for h in inputs.hidden))
 
 def _groups(run, block, linears, need_inputs, true_sequential):
-    """The block's layers in groups that share an input, in execution order, and (not true-sequential) every group's
-    Hessian from one pass over the full-precision block."""
-    if not need_inputs: return [list(linears)], None
-    with run.phases('forward'):
-        groups = sequential_groups(block, (run.inputs.hidden[0], *run.inputs.extras[0][0]), run.inputs.extras[0][1])
+    """The block's layers in groups that share an input, in execution order; (not true-sequential) every group's
+    Hessian from one pass over the full-precision block; (true-sequential) the submodules a later pass may replay."""
+    if not need_inputs: return [list(linears)], None, {}
+    probe = (run.inputs.hidden[0], *run.inputs.extras[0][0]), run.inputs.extras[0][1]
+    with run.phases('forward'): groups = sequential_groups(block, *probe)
     groups = [g for g in ([k for k in g if k in linears] for g in groups) if g]
-    if true_sequential: return groups, None
+    if true_sequential:
+        with run.phases('forward'): return groups, None, (replays(block, *probe) if run.replay else {})
     hs = _reduce(run, hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], run.device, run.phases, run.calibrate))
-    return [[k for g in groups for k in g]], hs
+    return [[k for g in groups for k in g]], hs, {}
 
 def _budget(device):
     "Bytes the Hessian sums of one pass may take: a quarter of the free memory of `device`, 1 GiB at least."
@@ -376,6 +444,7 @@ def _chunks(group, linears, roles, budget):
         if cur and size + nb > budget: out.append(cur); cur, size, seen = [], 0, set(); nb = features(linears[k])[1] ** 2 * 8
         cur.append(k); size += nb; seen.add(key)
     return out + [cur]
+
 
 # %% ../nbs/14_pipeline.ipynb #d9166ced
 def _solve_and_record(run, b, label, lins, group_h, hooks, keep_results, results, prefix=''):
@@ -398,23 +467,31 @@ def _close_block(run, label, groups, recs, t0):
 def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_results, results, bar, t0):
     "Solve block `b` group by group, firing the hooks; then run it (quantized) to make the next block's inputs (`t0`: when its load began)."
     linears = block_linears(run.model, block)
-    groups, hs = _groups(run, block, linears, need_inputs, true_sequential)
+    groups, hs, found = _groups(run, block, linears, need_inputs, true_sequential)
     roles, budget = expert_roles(block), _budget(run.device)
     groups = [c for g in groups for c in _chunks(g, linears, roles, budget)]
+    rp = _replayer(run, block, groups, linears, found) if found else None
     recs = []
-    for group in groups:
+    for g, group in enumerate(groups):
         bar.set_postfix_str(f'block {b}: {", ".join(group[:4])}' + (f' and {len(group) - 4} more' if len(group) > 4 else ''))
         lins = {k: linears[k] for k in group}
         if not need_inputs: group_h = {k: None for k in group}
-        elif true_sequential: group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases, run.calibrate))
+        elif true_sequential:
+            if rp: rp.group = g
+            group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases, run.calibrate, replay=rp))
         else: group_h = {k: hs[k] for k in group}
         run.note('hessians', sum(h.H.numel() * h.H.element_size() for h in {id(h): h for h in group_h.values() if h is not None}.values()))
         recs += _solve_and_record(run, b, b, lins, group_h, hooks, keep_results, results, prefix=f'{run.path}.{b}.')[1]
     if need_inputs and (b + 1 < run.n or run.head):   # the next block (or the head) is calibrated on what this *quantized* block produces
-        with run.phases('forward'):
-            for i in range(len(run.inputs)): run.inputs.hidden[i] = run_block(block, run.inputs, i)
+        if rp: rp.group = len(groups)                  # every stored layer is solved: their submodules replay
+        with run.phases('forward'), (rp.active() if rp else nullcontext()):
+            for i in range(len(run.inputs)):
+                if rp: rp.i = i
+                run.inputs.hidden[i] = run_block(block, run.inputs, i)
     _close_block(run, b, groups, recs, t0)
+    if rp: run.block_records[-1]['replayed'] = sorted(r.module for k, r in rp.plan.items() if k not in rp.failed)
     return recs
+
 
 
 # %% ../nbs/14_pipeline.ipynb #c9f1b732
@@ -456,13 +533,15 @@ def _quantize_head(run, hooks, need_inputs, keep_results, results):
 def quantize_model(model, calib, method='quantease', grid=None, options=None, true_sequential=True, num_layers=None,
                    device=None, offload='device', offload_dtype=None, offload_folder=None, hooks=(), keep_results=True,
                    start=0, inputs=None, compute_error=None, progress=True, ranks=None, parallel='auto', tf32=False,
-                   calibrate='routed', expert_min_tokens=None, quantize_head=False, **option_kw):
+                   calibrate='routed', expert_min_tokens=None, quantize_head=False, replay=True, **option_kw):
     """Quantize the linear layers of the first `num_layers` blocks (all by default) of `model` (in memory, or `Streamed`); returns (report, results).
     Run settings every method takes: `threads` (torch's CPU threads for the run), `tf32` (TF32 products while solving on CUDA), `device`.
     Mixtures of experts: each expert's matrices are layers of their own (`models.LinearExperts`); `calibrate`: their
     statistics from the tokens 'routed' to them or from 'all' tokens; an expert layer that saw fewer than
     `expert_min_tokens` tokens (default: 1% of the calibration tokens) is solved by RTN, and says so in the report.
-    `quantize_head`: also the output layer, on the final norm of the last block's outputs (a tied head is untied first)."""
+    `quantize_head`: also the output layer, on the final norm of the last block's outputs (a tied head is untied first).
+    `replay`: true-sequential passes skip a submodule whose output is a solved layer's on its stored input (the same
+    bits; False runs every pass in full)."""
     if calibrate not in ('routed', 'all'): raise QuantEaseError(f"calibrate must be 'routed' or 'all'; got {calibrate!r}")
     source = model if isinstance(model, Streamed) else None
     net = source.model if source else model
@@ -473,7 +552,7 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     device = torch.device(device) if device is not None else (home or torch.device('cpu'))
     need_inputs = m.needs_hessian or bool(compute_error)
     run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device), ranks=ranks or Ranks(), parallel=parallel, tf32=tf32,
-              calibrate=calibrate, head=quantize_head)
+              calibrate=calibrate, head=quantize_head, replay=replay)
     run.write_back = source is None or need_inputs
     samples = calibration_samples(calib) if calib is not None else []
     local = run.ranks.samples(samples) if need_inputs else samples     # this rank's calibration windows
