@@ -17,22 +17,24 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from schedules import REAL, clip, markdown        # the layers and helpers of the schedule study
+from schedules import REAL, clip, markdown, smollm2_hessians   # the layers and helpers of the schedule study
 from provenance import stamp
 
 CELLS = {'w3-ch': (3, -1), 'w3-g64': (3, 64), 'w4-ch': (4, -1), 'w4-g64': (4, 64)}
 
 
 def configs():
-    "name -> (what, solver(W, H, grid)). Every QuantEase variant runs on the H-weighted clipping search unless it says so."
+    """name -> (what, solver(W, H, grid, tokens)), `tokens` the calibration size behind H (only the damping rule reads
+    it). Every QuantEase variant runs on the H-weighted clipping search unless it says so."""
     from quantease.descent import quantease
     from quantease.gptq import gptq
     def qe(**kw):                 # every setting named: the study does not move when the library's defaults do
         kw = dict(dict(num_iter=30, shrink=0.02, percdamp=0., schedule='relaxed'), **kw)
-        return clip('hmse', lambda W, H, g: quantease(W, H, g, **kw))
+        return fixed(clip('hmse', lambda W, H, g: quantease(W, H, g, **kw)))
+    def fixed(solve): return lambda W, H, g, tokens: solve(W, H, g)   # settings that do not depend on the size
     def by_tokens(**kw):          # the shrinkage the calibration size asks for (quantease.descent.auto_shrink)
         from quantease.descent import auto_shrink
-        return lambda W, H, g, tokens: qe(shrink=auto_shrink(tokens), **kw)(W, H, g)
+        return lambda W, H, g, tokens: qe(shrink=auto_shrink(tokens), **kw)(W, H, g, tokens)
     return {
         'default':        ('the default before this study: relaxed sweeps, H + 0.02 diag H, 30 sweeps', qe()),
         'no damping':     ('shrink 0, no λI', qe(shrink=0.)),
@@ -50,43 +52,9 @@ def configs():
         '5 sweeps':       ('the default with 5 sweeps', qe(num_iter=5)),
         '10 sweeps':      ('the default with 10 sweeps', qe(num_iter=10)),
         '20 sweeps':      ('the default with 20 sweeps', qe(num_iter=20)),
-        'minmax':         ('the default on min/max ranges (no clipping search)', lambda W, H, g: quantease(W, H, g, num_iter=30, shrink=0.02)),
-        'gptq-act-hmse':  ('GPTQ, act-order + static groups, 1% λI, H-weighted search', clip('hmse', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True))),
+        'minmax':         ('the default on min/max ranges (no clipping search)', fixed(lambda W, H, g: quantease(W, H, g, num_iter=30, shrink=0.02))),
+        'gptq-act-hmse':  ('GPTQ, act-order + static groups, 1% λI, H-weighted search', fixed(clip('hmse', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True)))),
     }
-
-
-def hessians(names, sizes, data_dir):
-    "W, the calibration H after each size in `sizes` (windows of 512 tokens) and the held-out H, per layer name."
-    from quantease.models import load_model, find_blocks, find_linears
-    from quantease.data import calibration
-    from tqdm import tqdm
-    model, tok = load_model('smollm2-135m')
-    _, blocks = find_blocks(model)
-    lins = {n: find_linears(blocks[int(n.split('.')[0])])[n.split('.', 1)[1]] for n in names}
-    last = blocks[max(int(n.split('.')[0]) for n in names)]
-    class Stop(Exception): pass
-    def stop(*a): raise Stop          # nothing after the deepest studied block is needed
-    def collect(windows, keep):
-        S = {n: torch.zeros(m.in_features, m.in_features, dtype=torch.float64) for n, m in lins.items()}
-        def hook(n):
-            def f(module, args):
-                x = args[0].reshape(-1, args[0].shape[-1]).float()
-                S[n] += (x.T @ x).double()
-            return f
-        handles = [m.register_forward_pre_hook(hook(n)) for n, m in lins.items()] + [last.register_forward_hook(stop)]
-        snaps = {}
-        try:
-            with torch.no_grad():
-                for i, ids in enumerate(tqdm(windows, desc='windows', file=sys.stderr), 1):
-                    try: model(ids[None])
-                    except Stop: pass
-                    if i in keep: snaps[i] = {n: (s / (i * ids.numel())).float() for n, s in S.items()}
-        finally:
-            for h in handles: h.remove()
-        return snaps
-    cal = collect(calibration('c4', tok, nsamples=max(sizes), seqlen=512, seed=0, data_dir=data_dir), set(sizes))
-    held = collect(calibration(str(Path(data_dir) / 'c4' / 'c4-validation.sample2000.jsonl'), tok, nsamples=64, seqlen=512, seed=1), {64})[64]
-    return {n: (lins[n].weight.data.clone(), {s: cal[s][n] for s in sizes}, held[n]) for n in names}
 
 
 def table(out):
@@ -148,7 +116,7 @@ def main(argv=None):
         names = [n for n in names if n not in old['configs']]
         out = dict(old, passes=old.get('passes', [dict(provenance=old['provenance'], settings=old['settings'])]) + [dict(provenance=out['provenance'], settings=vars(a))],
                    configs={**old['configs'], **{n: cfgs[n][0] for n in names}})
-    problems = hessians(a.layers.split(','), sizes, a.data_dir)
+    problems = smollm2_hessians(a.layers.split(','), sizes, a.data_dir)
     for layer, (W, Hs, Hh) in problems.items():
         for size in sizes:
             for cell in cells:
@@ -156,7 +124,7 @@ def main(argv=None):
                 for name in names:
                     t = time.perf_counter()
                     f, grid = cfgs[name][1], Grid(bits=bits, groupsize=gs)
-                    q = f(W, Hs[size], grid, size * 512) if name.startswith('by tokens') else f(W, Hs[size], grid)
+                    q = f(W, Hs[size], grid, size * 512)
                     out['study'].append(dict(layer=layer, size=size, cell=cell, config=name, seconds=round(time.perf_counter() - t, 3),
                                              cal=relative_error(W, q.weight, Hs[size]), held=relative_error(W, q.weight, Hh)))
             print(f'{layer} {size} windows: done', file=sys.stderr, flush=True)

@@ -228,11 +228,23 @@ def busy_run(r):
     return max(r.get('load_average') or [0]) > r['threads'] + 0.5
 
 
+def machine(r):
+    "the kind of machine run `r` was made on (CPU name and torch's vector ISA): times compare only within one kind"
+    m = (r.get('provenance') or {}).get('machine') or {}
+    return m.get('cpu'), m.get('torch_isa')
+
+
 def seconds(by, a, b, cell, seeds):
-    "median quantize time of recipe `a` over recipe `b`'s in `cell` (runs made alone only); None when either has none"
-    sa = [r['quantize_seconds'] for s in seeds for r in by.get((a, cell, s), []) if not busy_run(r)]
-    sb = [r['quantize_seconds'] for s in seeds for r in by.get((b, cell, s), []) if not busy_run(r)]
-    return statistics.median(sa) / statistics.median(sb) if sa and sb else None
+    """median quantize time of recipe `a` over recipe `b`'s in `cell`, from runs made alone on the same kind of machine
+    (the kind of `a`'s latest such run that `b` also has); None when there is no such pair"""
+    runs = lambda x: [r for s in seeds for r in by.get((x, cell, s), []) if not busy_run(r)]
+    ra, rb = runs(a), runs(b)
+    kinds = {machine(r) for r in rb}
+    ra = sorted((r for r in ra if machine(r) in kinds), key=lambda r: (r.get('provenance') or {}).get('date', ''))
+    if not ra: return None
+    kind = machine(ra[-1])
+    return (statistics.median(r['quantize_seconds'] for r in ra if machine(r) == kind)
+            / statistics.median(r['quantize_seconds'] for r in rb if machine(r) == kind))
 
 
 def table(rows):
@@ -281,14 +293,15 @@ def table(rows):
                    'peer\'s (a repeated run counts by its median); below 1 = lower perplexity than the peer. Our GPTQ '
                    'recipes are compared with the peers\' GPTQ recipes, our QuantEase recipes with every peer recipe. '
                    'Times: medians over runs made alone (`*` in the table: measured while other work shared the machine, '
-                   'left out of the ratio).')
+                   'left out of the ratio), the ratio from runs on one kind of machine (CPU and vector ISA: the latest '
+                   'kind both recipes ran on).')
     return '\n\n'.join(out)
 
 
 def phases_table(rows):
     """Markdown: where the quantize time goes, per recipe and cell (medians over the runs made alone that logged their
-    phases: ours all of them; llm-compressor its GPTQ solve, from its log, the rest being its forward passes, hooks and
-    saving), or None."""
+    phases, on the kind of machine of the latest of them: ours all of them; llm-compressor its GPTQ solve, from its
+    log, the rest being its forward passes, hooks and saving), or None."""
     by = {}
     for r in rows:
         if r.get('phases') and not busy_run(r): by.setdefault((r['cell'], r['recipe']), []).append(r)
@@ -302,14 +315,16 @@ def phases_table(rows):
         for recipe in RECIPES:
             g = by.get((cell, recipe))
             if not g: continue
+            kind = machine(max(g, key=lambda r: (r.get('provenance') or {}).get('date', '')))
+            g = [r for r in g if machine(r) == kind]
             cells = []
             for k in (*named, 'other'):
                 v = [x for x in (part(r, k) for r in g) if x is not None]
                 cells.append(f'{statistics.median(v):.0f}' if v else '-')
-            lines.append([cell, recipe, *cells, f"{statistics.median(r['quantize_seconds'] for r in g):.0f}", str(len(g))])
-    return markdown(['cell', 'recipe', 'forward s', 'H s', 'solve s', 'other s', 'total s', 'runs'], lines) + \
+            lines.append([cell, recipe, *cells, f"{statistics.median(r['quantize_seconds'] for r in g):.0f}", str(len(g)), kind[1] or '-'])
+    return markdown(['cell', 'recipe', 'forward s', 'H s', 'solve s', 'other s', 'total s', 'runs', 'machine'], lines) + \
         "\n\nWhere the quantize time goes (runs made alone). Ours: the pipeline's phases (forward: the blocks' passes over " \
-        "the calibration windows, true-sequential: one per group of layers plus one for the block's output; H: the " \
+        "the calibration windows, true-sequential: one per group of layers plus one for the block's output, each stopping before the group's last layer and replaying the submodules already solved; H: the " \
         "statistics; other: loading, capture, bookkeeping). llm-compressor: its GPTQ solve summed from its log; its " \
         "forward passes, hooks, statistics and loading are all in 'other'."
 

@@ -41,27 +41,44 @@ def synthetic(rows, cols, tokens=8192, seed=0):
     return torch.distributions.StudentT(5.).sample((rows, cols)) * 0.02, Hc, Hh
 
 
-def smollm2(names, data_dir):
-    "W and the calibration / held-out H of SmolLM2-135M layers `names` ('block.module'), full-precision inputs."
+def smollm2_hessians(names, sizes, data_dir):
+    """W, the calibration H after each size in `sizes` (windows of 512 tokens of one C4 draw, seed 0: each size's H
+    sums a prefix of the next one's windows) and the held-out H (64 x 512 C4 validation tokens), per SmolLM2-135M
+    layer name ('block.module'), from full-precision inputs."""
     from quantease.models import load_model, find_blocks, find_linears
     from quantease.data import calibration
     from quantease.hessian import Hessian
+    from tqdm import tqdm
     model, tok = load_model('smollm2-135m')
     _, blocks = find_blocks(model)
     lins = {n: find_linears(blocks[int(n.split('.')[0])])[n.split('.', 1)[1]] for n in names}
-    def collect(windows):
+    last = blocks[max(int(n.split('.')[0]) for n in names)]
+    class Stop(Exception): pass
+    def stop(*a): raise Stop          # nothing after the deepest studied block is needed
+    def collect(windows, keep):
         hs = {n: Hessian(m.in_features) for n, m in lins.items()}
         def hook(n):
             def f(module, args): hs[n].add(args[0])
             return f
-        handles = [m.register_forward_pre_hook(hook(n)) for n, m in lins.items()]
-        with torch.no_grad():
-            for ids in windows: model(ids[None])
-        for h in handles: h.remove()
-        return {n: h.H for n, h in hs.items()}
-    cal = collect(calibration('c4', tok, nsamples=16, seqlen=512, seed=0, data_dir=data_dir))
-    held = collect(calibration(str(Path(data_dir) / 'c4' / 'c4-validation.sample2000.jsonl'), tok, nsamples=64, seqlen=512, seed=1))
-    return {n: (lins[n].weight.data.clone(), cal[n], held[n]) for n in names}
+        handles = [m.register_forward_pre_hook(hook(n)) for n, m in lins.items()] + [last.register_forward_hook(stop)]
+        snaps = {}
+        try:
+            with torch.no_grad():
+                for i, ids in enumerate(tqdm(windows, desc='windows', file=sys.stderr), 1):
+                    try: model(ids[None])
+                    except Stop: pass
+                    if i in keep: snaps[i] = {n: (h.S / h.nsamples).float() for n, h in hs.items()}   # H so far
+        finally:
+            for h in handles: h.remove()
+        return snaps
+    cal = collect(calibration('c4', tok, nsamples=max(sizes), seqlen=512, seed=0, data_dir=data_dir), set(sizes))
+    held = collect(calibration(str(Path(data_dir) / 'c4' / 'c4-validation.sample2000.jsonl'), tok, nsamples=64, seqlen=512, seed=1), {64})[64]
+    return {n: (lins[n].weight.data.clone(), {s: cal[s][n] for s in sizes}, held[n]) for n in names}
+
+
+def smollm2(names, data_dir):
+    "W and the calibration (16 x 512 C4 tokens) / held-out H of SmolLM2-135M layers `names` ('block.module')."
+    return {n: (W, Hs[16], held) for n, (W, Hs, held) in smollm2_hessians(names, [16], data_dir).items()}
 
 
 def configs():
