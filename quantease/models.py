@@ -488,17 +488,37 @@ class Replay:
     arity: int | None     # None: the submodule returns the tensor itself; n: a tuple of n, the rest None
     nbytes: int           # the layer's input, per calibration sample (of the probe's length)
 
+def _versions(args, kwargs):
+    "The version counters of the tensors among a call's arguments (one level into tuples and lists)."
+    flat = [*args, *kwargs.values()]
+    flat = [y for x in flat for y in (x if isinstance(x, (tuple, list)) else (x,))]
+    return [(t, t._version) for t in flat if torch.is_tensor(t)]
+
+# transformers (5) puts these on attention modules at a model's first forward; they record outputs only inside its
+# output-recording context (output_attentions=...), which calibration never opens: a replay skips nothing of theirs
+_BENIGN_HOOKS = ('output_capturing_hook',)
+
 @torch.no_grad()
 def replays(block, args=(), kwargs=None):
-    "{layer name: `Replay`} for the linear layers of `block` whose output some enclosing submodule returns as its own (one probe forward)."
+    """{layer name: `Replay`} for the linear layers of `block` whose output some enclosing submodule returns as its own
+    (one probe forward). A submodule is never chosen if it (or a module inside it) carries hooks, or accelerate's
+    (whose work a replay would skip), or if it changed a tensor it was given in place (a side effect a replay would lose)."""
     if torch.is_tensor(args): args = (args,)
-    seen, calls = {}, {}
+    mods = dict(block.named_modules())
+    def foreign(m): return [f for f in (*m._forward_hooks.values(), *m._forward_pre_hooks.values())
+                            if not getattr(f, '__name__', '').startswith(_BENIGN_HOOKS)]
+    hooked = {n for n, m in mods.items() if foreign(m) or hasattr(m, '_hf_hook')}
+    seen, calls, before, touched = {}, {}, {}, set()
+    def pre(name):
+        def f(module, hargs, hkwargs): before.setdefault(name, _versions(hargs, hkwargs))
+        return f
     def hook(name):
         def f(module, hargs, out):
             calls[name] = calls.get(name, 0) + 1
             seen.setdefault(name, (hargs[0] if hargs else None, out))
+            if any(t._version != v for t, v in before.get(name, ())): touched.add(name)
         return f
-    handles = [m.register_forward_hook(hook(n)) for n, m in block.named_modules() if n]
+    handles = [h for n, m in mods.items() if n for h in (m.register_forward_pre_hook(pre(n), with_kwargs=True), m.register_forward_hook(hook(n)))]
     try: block(*args, **(kwargs or {}))
     finally:
         for h in handles: h.remove()
@@ -510,7 +530,8 @@ def replays(block, args=(), kwargs=None):
         for k in range(len(parts) - 1, 0, -1):                 # outwards, while the output is still the layer's
             outer = '.'.join(parts[:k])
             out = seen.get(outer, (None, None))[1]
-            if calls.get(outer) != 1: break
+            if calls.get(outer) != 1 or outer in touched: break
+            if any(n == outer or n.startswith(outer + '.') for n in hooked): break
             if torch.is_tensor(out): first, rest, arity = out, (), None
             elif isinstance(out, tuple) and out and torch.is_tensor(out[0]): first, rest, arity = out[0], out[1:], len(out)
             else: break

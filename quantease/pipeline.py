@@ -267,13 +267,13 @@ class _Replayer:
     def __init__(self, block, plan, at):
         self.plan, self.at = plan, at                  # {layer: Replay}, {layer: index of its group}
         self.mods = dict(block.named_modules())
-        self.stored = {k: [] for k in plan}
+        self.stored = {k: {} for k in plan}            # per layer: {sample: its input}
         self.i, self.group, self.checked, self.failed = 0, 0, set(), set()
 
     @property
     def keep(self): return {k for k in self.plan if self.at[k] == self.group}
 
-    def store(self, name, x): self.stored[name].append(x.detach().clone())   # a copy: a model may reuse the tensor in place
+    def store(self, name, x): self.stored[name][self.i] = x.detach().clone()   # a copy: a model may reuse the tensor in place
 
     @contextmanager
     def active(self):
@@ -294,27 +294,36 @@ class _Replayer:
     def _forward(self, k, real):
         lin, r = self.mods[k], self.plan[k]
         def forward(*args, **kwargs):
-            if k in self.failed: return real(*args, **kwargs)
-            y = lin(self.stored[k][self.i])
+            x = self.stored[k].get(self.i)
+            if k in self.failed or x is None: return real(*args, **kwargs)   # a sample that never reached the layer
+            y = lin(x)
             if (k, y.shape) not in self.checked:
                 self.checked.add((k, y.shape))
                 out = real(*args, **kwargs)
-                if not torch.equal(out if r.arity is None else out[0], y):
-                    self.failed.add(k); self.stored[k] = []
+                first = out if r.arity is None else out[0] if isinstance(out, tuple) and len(out) == r.arity else None
+                if not (torch.is_tensor(first) and torch.equal(first, y)):
+                    self.failed.add(k); self.stored[k] = {}
                     return out
             return y if r.arity is None else (y,) + (None,) * (r.arity - 1)
         return forward
 
 def _replayer(run, block, groups, linears, found):
     """A `_Replayer` for block's passes over `groups`: the layers of `found` (`models.replays`) whose submodule holds no
-    layer solved after them, while their stored inputs fit the memory budget; None without any."""
+    layer solved after them, while their stored inputs fit an eighth of the device's free memory (beside the quarter
+    the Hessians may take); None without any, and none when the run keeps its activations off the device (offload:
+    it is short of memory there)."""
+    place = getattr(run.inputs.hidden, 'place', 'device')
+    if place == 'disk' or (place == 'cpu' and run.device.type != 'cpu'): return None
+    free = torch.cuda.mem_get_info(run.device)[0] if run.device.type == 'cuda' else (available_memory() or 8 << 30)
     at = {k: g for g, grp in enumerate(groups) for k in grp}
-    plan, total, n = {}, 0, len(run.inputs)
+    lengths = [run.inputs.hidden[i].shape[-2] for i in range(len(run.inputs))]
+    scale = sum(lengths) / lengths[0]          # `nbytes` is per sample of the probe's (the first sample's) length
+    plan, total = {}, 0
     for name, r in found.items():
         if name not in at: continue
         if any(at.get(k, -1) > at[name] for k in linears if k.startswith(r.module + '.')): continue
-        if total + r.nbytes * n > _budget(run.device): continue
-        plan[name], total = r, total + r.nbytes * n
+        if total + r.nbytes * scale > free // 8: continue
+        plan[name], total = r, total + r.nbytes * scale
     run.note('replay inputs', total)
     return _Replayer(block, plan, at) if plan else None
 
