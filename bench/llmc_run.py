@@ -43,6 +43,9 @@ def main():
                               dampening_frac=a.damp)
     elif a.recipe == 'awq':
         from llmcompressor.modifiers.transform import AWQModifier
+        if not torch.cuda.is_available():   # 0.14's AWQ pins its cached CPU tensors for host-to-device copies, which
+            from llmcompressor.pipelines.cache import IntermediatesCache      # raises without an accelerator; pinning
+            IntermediatesCache.pin_memory = lambda self, *args, **kw: None    # only speeds those copies: skipped here
         recipe = [AWQModifier(), QuantizationModifier(config_groups=groups, ignore=['lm_head'])]
     else:
         from llmcompressor.modifiers.autoround import AutoRoundModifier
