@@ -228,6 +228,11 @@ def busy_run(r):
     return max(r.get('load_average') or [0]) > r['threads'] + 0.5
 
 
+def when(r):
+    "when run `r` was made (its provenance's date, sortable as text)"
+    return (r.get('provenance') or {}).get('date', '')
+
+
 def machine(r):
     "the kind of machine run `r` was made on (CPU name and torch's vector ISA): times compare only within one kind"
     m = (r.get('provenance') or {}).get('machine') or {}
@@ -240,7 +245,7 @@ def seconds(by, a, b, cell, seeds):
     runs = lambda x: [r for s in seeds for r in by.get((x, cell, s), []) if not busy_run(r)]
     ra, rb = runs(a), runs(b)
     kinds = {machine(r) for r in rb}
-    ra = sorted((r for r in ra if machine(r) in kinds), key=lambda r: (r.get('provenance') or {}).get('date', ''))
+    ra = sorted((r for r in ra if machine(r) in kinds), key=when)
     if not ra: return None
     kind = machine(ra[-1])
     return (statistics.median(r['quantize_seconds'] for r in ra if machine(r) == kind)
@@ -315,7 +320,7 @@ def phases_table(rows):
         for recipe in RECIPES:
             g = by.get((cell, recipe))
             if not g: continue
-            kind = machine(max(g, key=lambda r: (r.get('provenance') or {}).get('date', '')))
+            kind = machine(max(g, key=when))
             g = [r for r in g if machine(r) == kind]
             cells = []
             for k in (*named, 'other'):

@@ -314,7 +314,7 @@ def _replayer(run, block, groups, linears, found):
     it is short of memory there)."""
     place = getattr(run.inputs.hidden, 'place', 'device')
     if place == 'disk' or (place == 'cpu' and run.device.type != 'cpu'): return None
-    free = torch.cuda.mem_get_info(run.device)[0] if run.device.type == 'cuda' else (available_memory() or 8 << 30)
+    free = _free_memory(run.device)
     at = {k: g for g, grp in enumerate(groups) for k in grp}
     lengths = [run.inputs.hidden[i].shape[-2] for i in range(len(run.inputs))]
     scale = sum(lengths) / lengths[0]          # `nbytes` is per sample of the probe's (the first sample's) length
@@ -436,10 +436,13 @@ def _groups(run, block, linears, need_inputs, true_sequential):
     hs = _reduce(run, hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], run.device, run.phases, run.calibrate))
     return [[k for g in groups for k in g]], hs, {}
 
+def _free_memory(device):
+    "Free bytes on `device` (8 GiB assumed where the system does not say)."
+    return torch.cuda.mem_get_info(device)[0] if torch.device(device).type == 'cuda' else (available_memory() or 8 << 30)
+
 def _budget(device):
     "Bytes the Hessian sums of one pass may take: a quarter of the free memory of `device`, 1 GiB at least."
-    free = torch.cuda.mem_get_info(device)[0] if torch.device(device).type == 'cuda' else (available_memory() or 8 << 30)
-    return max(1 << 30, free // 4)
+    return max(1 << 30, _free_memory(device) // 4)
 
 def _chunks(group, linears, roles, budget):
     """`group` cut into pieces whose Hessian sums (float64; an expert's gate and up share one) take at most `budget`
