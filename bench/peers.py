@@ -11,7 +11,7 @@ with the run's seed (handed to the peers as token ids, so every tool sees the sa
 perplexity on the first 4 windows of 2048 tokens of WikiText-2, PTB and C4, computed by our `perplexity` in float32
 on the dequantized weights (the same arithmetic for every tool: a peer's checkpoint is read by `quantease.load` and
 its layers replaced by dense ones); with `--tasks`, 4-bit rows also get LAMBADA, ARC-Challenge, ARC-Easy and
-WinoGrande (first 300 items each, 0-shot). Each run writes one small results file `results/peers/NAME.json` (recipe,
+WinoGrande (first 300 items each, 0-shot), and 4-bit runs already made get them added (`add_tasks`). Each run writes one small results file `results/peers/NAME.json` (recipe,
 cell, seed, perplexities, quantize seconds, peak RSS, the tool's version and settings, provenance); the table is made
 from those files only. The peers run in their own virtual environments (never dependencies of quantease): each
 `*_run.py` beside this script quantizes and saves, and reports its own quantize time and peak RSS.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from provenance import write_result
+from provenance import stamp, write_result
 from report import markdown
 
 DATASETS = ('wikitext2', 'ptb', 'c4')
@@ -179,7 +179,10 @@ def run(a):
                 for repeat in range(a.repeats):
                     name = run_name(recipe, cell, seed, repeat)
                     dest = Path(a.out) / f'{name}.json'
-                    if dest.exists() and not a.again: continue
+                    if dest.exists() and not a.again:
+                        if a.tasks and CELLS[cell][0] == 4 and repeat == 0 and not json.loads(dest.read_text()).get('tasks'):
+                            add_tasks(dest, recipe, cell, seed, work, pythons)
+                        continue
                     print(f'{time.strftime("%H:%M:%S")} {name}', flush=True)
                     load0 = os.getloadavg()[0]
                     tool = RECIPES[recipe][0]
@@ -192,6 +195,26 @@ def run(a):
                                             load_average=[load0, os.getloadavg()[0]], **row))
                     print(f'  ppl {" ".join(f"{d} {v:.2f}" for d, v in row["ppl"].items())}, {row["quantize_seconds"]:.0f} s, '
                           f'{row["peak_rss"] / 2**20:.0f} MiB', flush=True)
+
+
+def add_tasks(dest, recipe, cell, seed, work, pythons):
+    """Give a 4-bit run already made its downstream tasks, keeping its quantize time: a peer's saved checkpoint is
+    evaluated again; ours (no checkpoint kept) is quantized again by the same command, deterministic on one machine.
+    Either way the new perplexities must equal the file's (rel. 1e-6), or the tasks would not belong to the model the
+    file describes, and nothing is written. The tasks carry their own provenance (`tasks_provenance`)."""
+    r = json.loads(dest.read_text())
+    print(f'{time.strftime("%H:%M:%S")} {dest.stem}: tasks', flush=True)
+    if RECIPES[recipe][0] == 'ours': new = ours(recipe, cell, seed, work, True)
+    else:
+        folder = Path(work) / run_name(recipe, cell, seed)
+        if not (folder / 'eval.json').exists():
+            return print(f'  {folder} holds no checkpoint of this run: run it again with --again --tasks', flush=True)
+        new = evaluate_apart(folder, 4, True)
+    if not all(math.isclose(new['ppl'][d], r['ppl'][d], rel_tol=1e-6) for d in DATASETS):
+        return print(f'  NOT ADDED: perplexities {new["ppl"]} differ from the file\'s {r["ppl"]}', flush=True)
+    r.update(tasks=new['tasks'], tasks_provenance=stamp())
+    dest.write_text(json.dumps(r, indent=1) + '\n')
+    print('  ' + ', '.join(f'{t} {100 * v["acc"]:.1f}' for t, v in new['tasks'].items()), flush=True)
 
 
 # ----------------------------------------------------------------------------- the table
