@@ -68,6 +68,7 @@ class Job:
     tf32: bool = setting(False, 'TF32 matrix products while solving on CUDA, every method')
     calibrate: str = setting('routed', "mixtures of experts: each expert's statistics from the tokens routed to it, or from all tokens", ('routed', 'all'))
     expert_min_tokens: int | None = setting(None, 'an expert layer that saw fewer tokens is solved by RTN (default: 1% of the calibration tokens)')
+    propagate: float = setting(0., "asymmetric calibration: each layer aims at the full-precision model's outputs from the quantized model's inputs, its correction scaled by this (0 to 1; 0: off)")
     quantize_head: bool = setting(False, 'also quantize the output layer (lm_head), untied from the input embedding if they share one')
     dtype: str = setting('float32', 'model dtype', DTYPES)
     eval_datasets: str = setting('wikitext2', "comma list of wikitext2, ptb, c4 or paths; 'none' skips")
@@ -124,6 +125,7 @@ def check_job(args=None, **kw):
     for k, lo in [('nsamples', 1), ('seqlen', 2)]:
         if getattr(job, k) < lo: raise QuantEaseError(f"{k} must be at least {lo}; got {getattr(job, k)}")
     if job.threads is not None and job.threads < 1: raise QuantEaseError(f"threads must be at least 1; got {job.threads}")
+    if not 0 <= job.propagate <= 1: raise QuantEaseError(f"propagate must be between 0 and 1; got {job.propagate}")
     for k, lo in [('eval_windows', 1), ('eval_seqlen', 2), ('num_layers_to_quantize', 0), ('eval_limit', 1), ('eval_num_fewshot', 0)]:
         if getattr(job, k) is not None and getattr(job, k) < lo: raise QuantEaseError(f"{k} must be at least {lo}; got {getattr(job, k)}")
     for f in fields(Job):
@@ -145,7 +147,7 @@ def check_job(args=None, **kw):
 # %% ../nbs/24_job.ipynb #ec83b7ec
 RESULT_SETTINGS = ('model', 'dataset', 'wbits', 'groupsize', 'sym', 'nsamples', 'seqlen', 'seed', 'true_sequential',
                    'clip', 'quantization_method', 'num_layers_to_quantize', 'compute_quantization_recon_error', 'save_format',
-                   'offload_dtype', 'dtype', 'options', 'calibrate', 'expert_min_tokens', 'quantize_head')
+                   'offload_dtype', 'dtype', 'options', 'calibrate', 'expert_min_tokens', 'quantize_head', 'propagate')
 
 def code_hash(package=None):
     "sha256 of quantease's own source files (or those of folder `package`): the code that computes the codes and writes the checkpoint (a version number is not enough)."
@@ -241,7 +243,9 @@ class Progress(Hook):
             if keep:
                 tmp = self.dir / f'.acts-{b + 1}.tmp-{self.ranks.rank}'
                 shutil.rmtree(tmp, ignore_errors=True)
-                try: run.inputs.hidden.save(tmp)
+                try:
+                    run.inputs.hidden.save(tmp)
+                    if run.fp is not None: run.fp.hidden.save(tmp / 'fp')   # propagate's full-precision stream
                 except OSError as e:
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise QuantEaseError(f"cannot write the activations after block {b} to {tmp}: {e.strerror or e}; blocks "
@@ -421,25 +425,28 @@ def _open_writer(s):
 
 # %% ../nbs/24_job.ipynb #47184806
 def _resume_point(s, calib, net):
-    """Where the quantization starts: (first block, its inputs, the records of the blocks done before); first block None
-    when an earlier run finished it. A resumed run reads the boundary's hidden states back bit for bit."""
+    """Where the quantization starts: (first block, its inputs, the full-precision stream's hidden states there (with
+    `propagate`), the records of the blocks done before); first block None when an earlier run finished it. A resumed
+    run reads the boundary's hidden states back bit for bit."""
     st, job = s.state, s.job
     if st is not None and st.get('finished'):
         if s.log: s.log(f"{job.save}: the quantization finished in an earlier run; evaluating its checkpoint")
         f = Path(job.save) / 'results.json'
-        return None, None, json.loads(f.read_text()).get('quantization', {}) if f.exists() else {}
-    if st is None or not st.get('done'): return 0, None, {}
+        return None, None, None, json.loads(f.read_text()).get('quantization', {}) if f.exists() else {}
+    if st is None or not st.get('done'): return 0, None, None, {}
     if s.log: s.log(f"resuming from block {st['done']} of {st['total']} ({job.save})")
-    inputs = None
+    inputs = fp = None
     if st.get('acts'):
-        store = Activations.load(s.prog.mine(s.prog.dir / st['acts']), job.offload_activations, s.device, _offload_dtype(job))
+        snap = s.prog.mine(s.prog.dir / st['acts'])
+        store = Activations.load(snap, job.offload_activations, s.device, _offload_dtype(job))
+        if (snap / 'fp').exists(): fp = Activations.load(snap / 'fp', job.offload_activations, s.device, _offload_dtype(job))
         extras = capture_inputs(net if not s.stream else _outside(s.model), s.ranks.samples(calibration_samples(calib)), store=[]).extras
         if s.stream: s.model.release()
         inputs = BlockInputs(store, extras)        # the boundary's hidden states, bit for bit; the rest captured again
-    return st['done'], inputs, dict(layers=st['layers'], blocks=st['blocks'])
+    return st['done'], inputs, fp, dict(layers=st['layers'], blocks=st['blocks'])
 
 # %% ../nbs/24_job.ipynb #0be583ee
-def _quantize(s, calib, grid, opts, start, inputs, previous):
+def _quantize(s, calib, grid, opts, start, inputs, fp, previous):
     "Quantize from block `start` with the writer and progress hooks; the report, merged with the blocks done before."
     job = s.job
     t0 = time.perf_counter()
@@ -448,7 +455,8 @@ def _quantize(s, calib, grid, opts, start, inputs, previous):
                                offload_dtype=_offload_dtype(job), hooks=[h for h in (s.writer, s.prog) if h is not None],
                                keep_results=False, start=start, inputs=inputs, compute_error=job.compute_quantization_recon_error,
                                progress=s.progress, ranks=s.ranks, parallel=job.parallel, tf32=job.tf32, calibrate=job.calibrate,
-                               expert_min_tokens=job.expert_min_tokens, quantize_head=job.quantize_head)
+                               expert_min_tokens=job.expert_min_tokens, quantize_head=job.quantize_head, propagate=job.propagate,
+                               fp_inputs=fp)
     if previous:
         report['layers'] = previous['layers'] + report['layers']; report['blocks'] = previous['blocks'] + report['blocks']
         report.update(totals(report['layers']), resumed_from_block=start)
@@ -469,9 +477,9 @@ def _quantize_stage(s):
     s.out['times']['calibration'] = time.perf_counter() - t0
     if s.folder_out: _open_save(s, calib)
     _open_writer(s)
-    start, inputs, previous = _resume_point(s, calib, net)
+    start, inputs, fp, previous = _resume_point(s, calib, net)
     if start is None: s.out['quantization'], s.in_memory = previous, False
-    else: s.out['quantization'] = _quantize(s, calib, grid, opts, start, inputs, previous)
+    else: s.out['quantization'] = _quantize(s, calib, grid, opts, start, inputs, fp, previous)
     if s.ckpt is not None and s.folder_out and job.save_format != 'none':
         s.out['checkpoint'] = dict(path=str(s.ckpt), format=job.save_format, **_plain(disk_size(s.ckpt)))
     s.save()

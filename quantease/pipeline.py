@@ -9,7 +9,7 @@ __all__ = ['PLACES', 'Activations', 'Hook', 'Phases', 'Run', 'plan', 'hessians',
            'make_report']
 
 # %% ../nbs/14_pipeline.ipynb #d360347d
-import ctypes, errno, functools, json, math, os, resource, shutil, signal, tempfile, time, warnings
+import copy, ctypes, errno, functools, json, math, os, resource, shutil, signal, tempfile, time, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, asdict, is_dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 from .grid import Grid, QuantEaseError
-from .hessian import Hessian
+from .hessian import Hessian, propagate as propagate_target
 from .methods import get_method
 from .system import fault, trim, lean_heap, rss, peak_rss, num_threads, tf32_matmul, atomic_write, patch_to, available_memory
 from .distributed import Ranks, plan_group, merge_rows
@@ -164,6 +164,15 @@ class Run:
     min_tokens: int = 0         # an expert layer that saw fewer tokens is solved by RTN instead (its H says too little)
     fallback: set = field(default_factory=set)   # the layers of the current group that fall back to RTN
     replay: bool = True         # true-sequential passes skip the submodules they can replay (`_Replayer`: the same bits)
+    propagate: float = 0.       # asymmetric calibration: each layer aims at `hessian.propagate`'s target, scaled by this α
+    fp: object = None           # BlockInputs of the full-precision model's stream (with `propagate`)
+
+    def target(self, W, h):
+        """The weights a layer's solver aims at: `W`, or with `propagate` and a Hessian `h` that summed the full-precision
+        inputs beside the quantized ones (an expert's does not), W + α W D H^-1 (`hessian.propagate`); rows of a layer
+        give the same rows of its target."""
+        if not self.propagate or h is None or h.D is None: return W
+        return propagate_target(W, h.H, h.D, self.propagate)
 
     def solve(self, W, H, name=None, tokens=None):
         """The method's solver on layer `name` (or rows of it), with the run's TF32 setting and the number of calibration
@@ -215,38 +224,56 @@ def plan(model, method='quantease', grid=None, num_layers=None, options=None, **
 
 # %% ../nbs/14_pipeline.ipynb #09567d8f
 @torch.no_grad()
-def hessians(block, inputs, groups, device, phases=None, calibrate='routed', replay=None):
+def hessians(block, inputs, groups, device, phases=None, calibrate='routed', replay=None, fp=None):
     """One pass over every sample of `inputs`: {name: Hessian} for `groups`, lists of {name: layer}. The layers of a
     group read one input and share one Hessian, but an expert layer (`models.expert_roles`) has its own, from the
     tokens routed to its expert (`calibrate='all'`: every token; the block's output still follows the routing).
     `replay` (a `_Replayer`, true-sequential passes): stores the inputs of the layers it keeps, and skips the submodules
-    of earlier groups it can replay."""
+    of earlier groups it can replay.
+    `fp` (asymmetric calibration): (module, its inputs, {name: its layer}), the full-precision counterpart of `block`
+    (it may be `block` itself while nothing in it is quantized). Each sample runs there first, up to the last layer
+    asked for; the Hessians of those layers also sum their difference to these inputs (`Hessian(cross=True)`). Expert
+    layers are left out: the tokens routed to an expert differ between the two streams."""
     phases = phases or Phases(device)
     own = expert_roles(block)
     hs, key, made = {}, {}, {}
     for g, lins in enumerate(groups):
         for k, l in lins.items():
             key[k] = own.get(k, g)                        # an expert's gate and up share its input; a group shares one
-            if key[k] not in made: made[key[k]] = Hessian(features(l)[1], device)
+            if key[k] not in made: made[key[k]] = Hessian(features(l)[1], device, cross=fp is not None and k in fp[2])
             hs[k] = made[key[k]]
             hs[k].expert = k in own
     n, seen, done = len(hs), set(), set()
+    pair, wanted, on_fp = {}, {key[k] for k in (fp[2] if fp else ())}, [False]   # this sample's full-precision inputs, by key
     def hook(name):
         def f(mod, args):                                 # before the layer runs: the pass's last product is never needed
+            if on_fp[0]: return
             if key[name] not in done:                     # the first layer of a shared input to run brings it
-                with phases('hessian'): hs[name].add(args[0].detach())
+                with phases('hessian'): hs[name].add(args[0].detach(), pair.get(key[name]) if key[name] in wanted else None)
                 done.add(key[name])
             if replay is not None and name in replay.keep and name not in seen: replay.store(name, args[0])
             seen.add(name)
             if len(seen) == n: raise _Stop               # the rest of the block cannot change these inputs
         return f
+    def grab(name):
+        def f(mod, args):
+            if not on_fp[0]: return
+            pair.setdefault(key[name], args[0].detach().clone())   # a copy: the rest of the pass may change it in place
+            if len(pair) == len(wanted): raise _Stop
+        return f
     handles = [l.register_forward_pre_hook(hook(k)) for lins in groups for k, l in lins.items()]
+    handles += [l.register_forward_pre_hook(grab(k)) for k, l in (fp[2] if fp else {}).items()]
     experts = [m for m in block.modules() if isinstance(m, LinearExperts)]
     for m in experts: m.calibrate = calibrate
     try:
         with phases('forward'), (replay.active() if replay is not None else nullcontext()):
             for i in range(len(inputs)):
-                seen.clear(); done.clear()
+                seen.clear(); done.clear(); pair.clear()
+                if wanted:
+                    on_fp[0] = True
+                    try: run_block(fp[0], fp[1], i)
+                    except _Stop: pass
+                    finally: on_fp[0] = False
                 if replay is not None: replay.i = i
                 try: run_block(block, inputs, i)
                 except _Stop: pass
@@ -356,13 +383,13 @@ def _solve_parallel(run, linears, hs):
     for name, rank, rows in tasks:
         if rank != run.ranks.rank: continue
         W = weight_of(linears[name])
-        with run.phases('solve'): q = run.solve(W if rows is None else W[rows], H(name), name, _tokens(hs, name))
+        with run.phases('solve'): q = run.solve(run.target(W if rows is None else W[rows], hs[name]), H(name), name, _tokens(hs, name))
         mine[(name, None if rows is None else rows.start)] = _cpu(q)
     with run.phases('gather'): got = {k: q for part in run.ranks.gather(mine) for k, q in part.items()}
     out = {}
     for name, lin in linears.items():
         pieces = sorted(((k[1] or 0), q) for k, q in got.items() if k[0] == name)
-        out[name] = pieces[0][1] if len(pieces) == 1 else merge_rows([q for _, q in pieces], weight_of(lin), H(name))
+        out[name] = pieces[0][1] if len(pieces) == 1 else merge_rows([q for _, q in pieces], run.target(weight_of(lin), hs[name]), H(name))
     return out
 
 # %% ../nbs/14_pipeline.ipynb #9ef3bcd1
@@ -376,7 +403,7 @@ def solve_group(run, linears, hs, prefix=''):
         W = weight_of(lin)
         if name in solved: q = solved[name]
         else:
-            with run.phases('solve'): q = run.solve(W, None if hs[name] is None else hs[name].H, name, _tokens(hs, name))
+            with run.phases('solve'): q = run.solve(run.target(W, hs[name]), None if hs[name] is None else hs[name].H, name, _tokens(hs, name))
         if run.write_back: set_weight(lin, q.weight)     # the next group's and block's inputs see the quantized layer
         rec = dict(name=prefix + name, shape=list(W.shape), relative_error=q.stats.get('relative_error'),
                    time=round(q.stats.get('time', 0.), 4), avg_bits=float(q.avg_bits()),
@@ -412,8 +439,11 @@ def _with_threads(f):
     return run
 
 # %% ../nbs/14_pipeline.ipynb #bd7c6f37
-def _capture(run, inputs, local, offload, offload_dtype, offload_folder):
-    "The first block's inputs for this rank's windows (captured, unless a resumed run hands them over), on the run's device."
+def _capture(run, inputs, local, offload, offload_dtype, offload_folder, fp_hidden=None):
+    """The first block's inputs for this rank's windows (captured, unless a resumed run hands them over), on the run's
+    device; with `propagate`, the full-precision stream beside them (a copy at the first block, or `fp_hidden`: a
+    resumed run's)."""
+    resumed = inputs is not None
     if inputs is None:
         with run.phases('capture'):
             if run.source:
@@ -422,9 +452,23 @@ def _capture(run, inputs, local, offload, offload_dtype, offload_folder):
             inputs = capture_inputs(run.model, local, store=store)
             if run.source: run.source.release()
     run.inputs = inputs.to(run.device)
-    run.note('activations', inputs.hidden.nbytes() if hasattr(inputs.hidden, 'nbytes') else sum(h.numel() * h.element_size() for h in inputs.hidden))
+    size = lambda hidden: hidden.nbytes() if hasattr(hidden, 'nbytes') else sum(h.numel() * h.element_size() for h in hidden)
+    run.note('activations', size(inputs.hidden))
+    if run.propagate:
+        if fp_hidden is None:
+            if resumed: raise QuantEaseError("propagate: a resumed run needs the full-precision stream's snapshot beside its activations")
+            fp_hidden = Activations(offload, run.device, offload_dtype, offload_folder and Path(offload_folder) / 'fp')
+            for i in range(len(run.inputs)): fp_hidden.append(run.inputs.hidden[i])
+        run.fp = BlockInputs(fp_hidden, run.inputs.extras)
+        run.note('full-precision activations', size(fp_hidden))
 
-def _groups(run, block, linears, need_inputs, true_sequential):
+def _fp(run, fp_block, lins):
+    "What `hessians` needs of the full-precision stream for layers `lins`: None without one; experts left out."
+    if fp_block is None: return None
+    roles = expert_roles(fp_block)
+    return fp_block, run.fp, {k: fp_block.get_submodule(k) for k in lins if k not in roles}
+
+def _groups(run, block, linears, need_inputs, true_sequential, fp_block=None):
     """The block's layers in groups that share an input, in execution order; (not true-sequential) every group's
     Hessian from one pass over the full-precision block; (true-sequential) the submodules a later pass may replay."""
     if not need_inputs: return [list(linears)], None, {}
@@ -433,7 +477,8 @@ def _groups(run, block, linears, need_inputs, true_sequential):
     groups = [g for g in ([k for k in g if k in linears] for g in groups) if g]
     if true_sequential:
         with run.phases('forward'): return groups, None, (replays(block, *probe) if run.replay else {})
-    hs = _reduce(run, hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], run.device, run.phases, run.calibrate))
+    hs = _reduce(run, hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], run.device, run.phases, run.calibrate,
+                               fp=_fp(run, fp_block, linears)))
     return [[k for g in groups for k in g]], hs, {}
 
 def _free_memory(device):
@@ -479,7 +524,9 @@ def _close_block(run, label, groups, recs, t0):
 def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_results, results, bar, t0):
     "Solve block `b` group by group, firing the hooks; then run it (quantized) to make the next block's inputs (`t0`: when its load began)."
     linears = block_linears(run.model, block)
-    groups, hs, found = _groups(run, block, linears, need_inputs, true_sequential)
+    fp_block = copy.deepcopy(block) if run.fp is not None else None   # the full-precision stream runs the block as it was
+    if fp_block is not None: run.note('full-precision block', _module_bytes(fp_block))
+    groups, hs, found = _groups(run, block, linears, need_inputs, true_sequential, fp_block)
     roles, budget = expert_roles(block), _budget(run.device)
     groups = [c for g in groups for c in _chunks(g, linears, roles, budget)]
     rp = _replayer(run, block, groups, linears, found) if found else None
@@ -490,7 +537,7 @@ def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_res
         if not need_inputs: group_h = {k: None for k in group}
         elif true_sequential:
             if rp: rp.group = g
-            group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases, run.calibrate, replay=rp))
+            group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases, run.calibrate, replay=rp, fp=_fp(run, fp_block, lins)))
         else: group_h = {k: hs[k] for k in group}
         run.note('hessians', sum(h.H.numel() * h.H.element_size() for h in {id(h): h for h in group_h.values() if h is not None}.values()))
         recs += _solve_and_record(run, b, b, lins, group_h, hooks, keep_results, results, prefix=f'{run.path}.{b}.')[1]
@@ -500,6 +547,7 @@ def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_res
             for i in range(len(run.inputs)):
                 if rp: rp.i = i
                 run.inputs.hidden[i] = run_block(block, run.inputs, i)
+                if fp_block is not None: run.fp.hidden[i] = run_block(fp_block, run.fp, i)
     _close_block(run, b, groups, recs, t0)
     if rp: run.block_records[-1]['replayed'] = sorted(r.module for k, r in rp.plan.items() if k not in rp.failed)
     return recs
@@ -532,7 +580,9 @@ def _quantize_head(run, hooks, need_inputs, keep_results, results):
         home = head.weight.device
         norm.to(run.device); head.to(run.device)
     lins = {name: head}
-    hs = _reduce(run, hessians(_Head(norm, head), run.inputs, [lins], run.device, run.phases)) if need_inputs else {name: None}
+    both = _Head(norm, head)                  # nothing in it is quantized yet: it serves both streams
+    fp = (both, run.fp, lins) if run.fp is not None else None
+    hs = _reduce(run, hessians(both, run.inputs, [lins], run.device, run.phases, fp=fp)) if need_inputs else {name: None}
     recs = _solve_and_record(run, len(run.blocks), 'head', lins, hs, hooks, keep_results, results)[1]
     _close_block(run, 'head', [[name]], recs, t0)
     with run.phases('load'):
@@ -545,7 +595,8 @@ def _quantize_head(run, hooks, need_inputs, keep_results, results):
 def quantize_model(model, calib, method='quantease', grid=None, options=None, true_sequential=True, num_layers=None,
                    device=None, offload='device', offload_dtype=None, offload_folder=None, hooks=(), keep_results=True,
                    start=0, inputs=None, compute_error=None, progress=True, ranks=None, parallel='auto', tf32=False,
-                   calibrate='routed', expert_min_tokens=None, quantize_head=False, replay=True, **option_kw):
+                   calibrate='routed', expert_min_tokens=None, quantize_head=False, replay=True, propagate=0., fp_inputs=None,
+                   **option_kw):
     """Quantize the linear layers of the first `num_layers` blocks (all by default) of `model` (in memory, or `Streamed`); returns (report, results).
     Run settings every method takes: `threads` (torch's CPU threads for the run), `tf32` (TF32 products while solving on CUDA), `device`.
     Mixtures of experts: each expert's matrices are layers of their own (`models.LinearExperts`); `calibrate`: their
@@ -553,8 +604,13 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     `expert_min_tokens` tokens (default: 1% of the calibration tokens) is solved by RTN, and says so in the report.
     `quantize_head`: also the output layer, on the final norm of the last block's outputs (a tied head is untied first).
     `replay`: true-sequential passes skip a submodule whose output is a solved layer's on its stored input (the same
-    bits; False runs every pass in full)."""
+    bits; False runs every pass in full).
+    `propagate` (asymmetric calibration, 0 to 1): each layer's solver aims at W + α W D H^-1 (`hessian.propagate`), the
+    weights whose outputs on the quantized model's inputs come closest to the full-precision layer's on its own, from
+    a second stream of hidden states through the full-precision blocks (twice the activations, one more block copy);
+    `fp_inputs`: that stream's hidden states where a resumed run starts (with `inputs`)."""
     if calibrate not in ('routed', 'all'): raise QuantEaseError(f"calibrate must be 'routed' or 'all'; got {calibrate!r}")
+    if not 0 <= propagate <= 1: raise QuantEaseError(f"propagate must be between 0 and 1; got {propagate}")
     source = model if isinstance(model, Streamed) else None
     net = source.model if source else model
     grid = Grid() if grid is None else grid
@@ -562,9 +618,9 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     if quantize_head: _check_head(net, grid, n, len(blocks))
     home = None if source else next(net.parameters()).device
     device = torch.device(device) if device is not None else (home or torch.device('cpu'))
-    need_inputs = m.needs_hessian or bool(compute_error)
+    need_inputs = m.needs_hessian or bool(compute_error) or propagate > 0
     run = Run(net, source, path, blocks, n, m, grid, opts, device, Phases(device), ranks=ranks or Ranks(), parallel=parallel, tf32=tf32,
-              calibrate=calibrate, head=quantize_head, replay=replay)
+              calibrate=calibrate, head=quantize_head, replay=replay, propagate=float(propagate))
     run.write_back = source is None or need_inputs
     samples = calibration_samples(calib) if calib is not None else []
     local = run.ranks.samples(samples) if need_inputs else samples     # this rank's calibration windows
@@ -572,7 +628,7 @@ def quantize_model(model, calib, method='quantease', grid=None, options=None, tr
     run.min_tokens = math.ceil(0.01 * tokens) if expert_min_tokens is None else int(expert_min_tokens)
     lean_heap()
     t_start = time.perf_counter()
-    if need_inputs and (n > start or quantize_head): _capture(run, inputs, local, offload, offload_dtype, offload_folder)
+    if need_inputs and (n > start or quantize_head): _capture(run, inputs, local, offload, offload_dtype, offload_folder, fp_inputs)
     _fire(hooks, 'on_start', run)
     results = {}
     bar = tqdm(range(start, n), desc=f'{m.name} {grid.bits}-bit', disable=not progress or not run.ranks.main)
@@ -600,6 +656,7 @@ def _reduce(run, hs):
         with run.phases('reduce'):
             for h in {id(h): h for h in hs.values()}.values():
                 run.ranks.sum_(h.S)
+                if h.C is not None: run.ranks.sum_(h.C)
                 h.nsamples = run.ranks.sum_int(h.nsamples)
     return hs
 
@@ -619,7 +676,7 @@ def make_report(run, seconds, nsamples, true_sequential, fused):
     seqlen = run.inputs.hidden[0].shape[1] if run.inputs is not None and len(run.inputs) else None
     return dict(settings=dict(method=run.method.name, grid=asdict(run.grid), options=_plain(asdict(run.options)),
                               true_sequential=true_sequential, num_layers=run.n, blocks=len(run.blocks), nsamples=nsamples,
-                              seqlen=seqlen, device=str(run.device)),
+                              seqlen=seqlen, device=str(run.device), propagate=run.propagate),
                 layers=run.layers, blocks=run.block_records, time=round(seconds, 3), phases=phases,
                 memory=dict(components=run.memory, peak_rss=peak_rss(),
                             peak_gpu=torch.cuda.max_memory_allocated(run.device) if run.device.type == 'cuda' else None),
