@@ -222,6 +222,58 @@ def plan(model, method='quantease', grid=None, num_layers=None, options=None, **
                       f"which quantease cannot quantize: {sum(fused.values()):,} parameters stay in full precision")
     return m, opts, path, blocks, n, fused
 
+# %% ../nbs/14_pipeline.ipynb #a7e38d8c
+class _FullPrecision:
+    """The full-precision inputs of a block's layers, sample by sample (`propagate`): `module` (the block as it was,
+    or any module nothing in which is quantized yet) run on the full-precision stream `inputs` up to the last of the
+    layers asked for, each time they are asked for; or, after `keep`, read back from one full pass that kept them all.
+    `layers`: {name: that layer in `module`}, the layers whose inputs pair with the quantized stream's (no experts:
+    the tokens routed to an expert differ between the streams)."""
+    def __init__(self, module, inputs, layers):
+        self.module, self.inputs, self.layers, self.kept = module, inputs, layers, None
+
+    @torch.no_grad()
+    def _run(self, i, names, full=False):
+        "({name: its input}, the module's output or None when stopped early) for sample `i`."
+        got, copies = {}, []
+        def grab(name):
+            def f(mod, args):
+                x = args[0]
+                # layers that read one tensor (q, k, v) share one copy; the originals are held to the end of the pass,
+                # so no later tensor can take a freed one's address and be mistaken for it
+                c = next((c for o, c in copies if o is x), None)
+                if c is None: c = x.detach().clone(); copies.append((x, c))   # a copy: the pass may change x in place
+                got[name] = c
+                if not full and len(got) == len(names): raise _Stop
+            return f
+        handles = [self.layers[k].register_forward_pre_hook(grab(k)) for k in names]
+        try: out = run_block(self.module, self.inputs, i)
+        except _Stop: out = None
+        finally:
+            for h in handles: h.remove()
+        return got, out
+
+    def __call__(self, i, names):
+        "Sample `i`'s full-precision inputs of the layers `names`."
+        if self.kept is not None: return self.kept[i]
+        return self._run(i, names)[0]
+
+    def keep(self, advance):
+        """One full pass over every sample keeping every layer's input, instead of a pass per group; with `advance`, the
+        stream moves on to the module's outputs (the next block's full-precision inputs) in the same pass."""
+        self.kept = []
+        for i in range(len(self.inputs)):
+            got, out = self._run(i, list(self.layers), full=True)
+            self.kept.append(got)
+            if advance: self.inputs.hidden[i] = out
+        return self
+
+    def advance(self):
+        "Move the stream on to the module's outputs (after the per-group passes)."
+        with torch.no_grad():
+            for i in range(len(self.inputs)): self.inputs.hidden[i] = run_block(self.module, self.inputs, i)
+
+
 # %% ../nbs/14_pipeline.ipynb #09567d8f
 @torch.no_grad()
 def hessians(block, inputs, groups, device, phases=None, calibrate='routed', replay=None, fp=None):
@@ -230,49 +282,39 @@ def hessians(block, inputs, groups, device, phases=None, calibrate='routed', rep
     tokens routed to its expert (`calibrate='all'`: every token; the block's output still follows the routing).
     `replay` (a `_Replayer`, true-sequential passes): stores the inputs of the layers it keeps, and skips the submodules
     of earlier groups it can replay.
-    `fp` (asymmetric calibration): (module, its inputs, {name: its layer}), the full-precision counterpart of `block`
-    (it may be `block` itself while nothing in it is quantized). Each sample runs there first, up to the last layer
-    asked for; the Hessians of those layers also sum their difference to these inputs (`Hessian(cross=True)`). Expert
-    layers are left out: the tokens routed to an expert differ between the two streams."""
+    `fp` (asymmetric calibration, a `_FullPrecision`): each sample's full-precision inputs of the layers it has; their
+    Hessians also sum the difference to them (`Hessian(cross=True)`)."""
     phases = phases or Phases(device)
     own = expert_roles(block)
+    paired = [k for lins in groups for k in lins if fp is not None and k in fp.layers]
     hs, key, made = {}, {}, {}
     for g, lins in enumerate(groups):
         for k, l in lins.items():
             key[k] = own.get(k, g)                        # an expert's gate and up share its input; a group shares one
-            if key[k] not in made: made[key[k]] = Hessian(features(l)[1], device, cross=fp is not None and k in fp[2])
+            if key[k] not in made: made[key[k]] = Hessian(features(l)[1], device, cross=k in paired)
             hs[k] = made[key[k]]
             hs[k].expert = k in own
-    n, seen, done = len(hs), set(), set()
-    pair, wanted, on_fp = {}, {key[k] for k in (fp[2] if fp else ())}, [False]   # this sample's full-precision inputs, by key
+    n, seen, done, pair, on_fp = len(hs), set(), set(), {}, [False]
     def hook(name):
         def f(mod, args):                                 # before the layer runs: the pass's last product is never needed
-            if on_fp[0]: return
+            if on_fp[0]: return                           # `fp` may run these very modules (the output layer's)
             if key[name] not in done:                     # the first layer of a shared input to run brings it
-                with phases('hessian'): hs[name].add(args[0].detach(), pair.get(key[name]) if key[name] in wanted else None)
+                with phases('hessian'): hs[name].add(args[0].detach(), pair.get(name))
                 done.add(key[name])
             if replay is not None and name in replay.keep and name not in seen: replay.store(name, args[0])
             seen.add(name)
             if len(seen) == n: raise _Stop               # the rest of the block cannot change these inputs
         return f
-    def grab(name):
-        def f(mod, args):
-            if not on_fp[0]: return
-            pair.setdefault(key[name], args[0].detach().clone())   # a copy: the rest of the pass may change it in place
-            if len(pair) == len(wanted): raise _Stop
-        return f
     handles = [l.register_forward_pre_hook(hook(k)) for lins in groups for k, l in lins.items()]
-    handles += [l.register_forward_pre_hook(grab(k)) for k, l in (fp[2] if fp else {}).items()]
     experts = [m for m in block.modules() if isinstance(m, LinearExperts)]
     for m in experts: m.calibrate = calibrate
     try:
         with phases('forward'), (replay.active() if replay is not None else nullcontext()):
             for i in range(len(inputs)):
-                seen.clear(); done.clear(); pair.clear()
-                if wanted:
+                seen.clear(); done.clear()
+                if paired:
                     on_fp[0] = True
-                    try: run_block(fp[0], fp[1], i)
-                    except _Stop: pass
+                    try: pair = fp(i, paired)
                     finally: on_fp[0] = False
                 if replay is not None: replay.i = i
                 try: run_block(block, inputs, i)
@@ -462,13 +504,28 @@ def _capture(run, inputs, local, offload, offload_dtype, offload_folder, fp_hidd
         run.fp = BlockInputs(fp_hidden, run.inputs.extras)
         run.note('full-precision activations', size(fp_hidden))
 
-def _fp(run, fp_block, lins):
-    "What `hessians` needs of the full-precision stream for layers `lins`: None without one; experts left out."
-    if fp_block is None: return None
-    roles = expert_roles(fp_block)
-    return fp_block, run.fp, {k: fp_block.get_submodule(k) for k in lins if k not in roles}
+def _full_precision(run, block, linears):
+    "The block's `_FullPrecision` on a copy of it as it is now, every layer but the experts (None without `propagate`)."
+    if run.fp is None: return None
+    copy_ = copy.deepcopy(block)
+    run.note('full-precision block', _module_bytes(copy_))
+    roles = expert_roles(copy_)
+    return _FullPrecision(copy_, run.fp, {k: copy_.get_submodule(k) for k in linears if k not in roles})
 
-def _groups(run, block, linears, need_inputs, true_sequential, fp_block=None):
+def _keep_fp(run, fp, groups, linears):
+    """Whether one full-precision pass may keep every layer's input of every sample for the block's true-sequential
+    passes (instead of a pass per group): while they fit an eighth of free memory, as the replay's stored inputs do, and
+    not when the run keeps its activations off the device."""
+    place = getattr(run.inputs.hidden, 'place', 'device')
+    if place == 'disk' or (place == 'cpu' and run.device.type != 'cpu'): return False
+    size = next(fp.module.parameters()).element_size()
+    per_token = sum(features(linears[g[0]])[1] for g in groups if g[0] in fp.layers) * size
+    tokens = sum(run.fp.hidden[i].shape[-2] for i in range(len(run.fp)))
+    if per_token * tokens > _free_memory(run.device) // 8: return False
+    run.note('full-precision inputs', per_token * tokens)
+    return True
+
+def _groups(run, block, linears, need_inputs, true_sequential, fp=None):
     """The block's layers in groups that share an input, in execution order; (not true-sequential) every group's
     Hessian from one pass over the full-precision block; (true-sequential) the submodules a later pass may replay."""
     if not need_inputs: return [list(linears)], None, {}
@@ -478,7 +535,7 @@ def _groups(run, block, linears, need_inputs, true_sequential, fp_block=None):
     if true_sequential:
         with run.phases('forward'): return groups, None, (replays(block, *probe) if run.replay else {})
     hs = _reduce(run, hessians(block, run.inputs, [{k: linears[k] for k in g} for g in groups], run.device, run.phases, run.calibrate,
-                               fp=_fp(run, fp_block, linears)))
+                               fp=fp))
     return [[k for g in groups for k in g]], hs, {}
 
 def _free_memory(device):
@@ -524,9 +581,12 @@ def _close_block(run, label, groups, recs, t0):
 def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_results, results, bar, t0):
     "Solve block `b` group by group, firing the hooks; then run it (quantized) to make the next block's inputs (`t0`: when its load began)."
     linears = block_linears(run.model, block)
-    fp_block = copy.deepcopy(block) if run.fp is not None else None   # the full-precision stream runs the block as it was
-    if fp_block is not None: run.note('full-precision block', _module_bytes(fp_block))
-    groups, hs, found = _groups(run, block, linears, need_inputs, true_sequential, fp_block)
+    fp = _full_precision(run, block, linears)        # before any layer of it is quantized
+    groups, hs, found = _groups(run, block, linears, need_inputs, true_sequential, fp)
+    more = need_inputs and (b + 1 < run.n or run.head)
+    kept = fp is not None and true_sequential and _keep_fp(run, fp, groups, linears)
+    if kept:
+        with run.phases('forward'): fp.keep(advance=more)
     roles, budget = expert_roles(block), _budget(run.device)
     groups = [c for g in groups for c in _chunks(g, linears, roles, budget)]
     rp = _replayer(run, block, groups, linears, found) if found else None
@@ -537,17 +597,17 @@ def _quantize_block(run, b, block, hooks, need_inputs, true_sequential, keep_res
         if not need_inputs: group_h = {k: None for k in group}
         elif true_sequential:
             if rp: rp.group = g
-            group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases, run.calibrate, replay=rp, fp=_fp(run, fp_block, lins)))
+            group_h = _reduce(run, hessians(block, run.inputs, [lins], run.device, run.phases, run.calibrate, replay=rp, fp=fp))
         else: group_h = {k: hs[k] for k in group}
         run.note('hessians', sum(h.H.numel() * h.H.element_size() for h in {id(h): h for h in group_h.values() if h is not None}.values()))
         recs += _solve_and_record(run, b, b, lins, group_h, hooks, keep_results, results, prefix=f'{run.path}.{b}.')[1]
-    if need_inputs and (b + 1 < run.n or run.head):   # the next block (or the head) is calibrated on what this *quantized* block produces
+    if more:                                           # the next block (or the head) is calibrated on what this *quantized* block produces
         if rp: rp.group = len(groups)                  # every stored layer is solved: their submodules replay
         with run.phases('forward'), (rp.active() if rp else nullcontext()):
             for i in range(len(run.inputs)):
                 if rp: rp.i = i
                 run.inputs.hidden[i] = run_block(block, run.inputs, i)
-                if fp_block is not None: run.fp.hidden[i] = run_block(fp_block, run.fp, i)
+            if fp is not None and not kept: fp.advance()
     _close_block(run, b, groups, recs, t0)
     if rp: run.block_records[-1]['replayed'] = sorted(r.module for k, r in rp.plan.items() if k not in rp.failed)
     return recs
@@ -581,7 +641,7 @@ def _quantize_head(run, hooks, need_inputs, keep_results, results):
         norm.to(run.device); head.to(run.device)
     lins = {name: head}
     both = _Head(norm, head)                  # nothing in it is quantized yet: it serves both streams
-    fp = (both, run.fp, lins) if run.fp is not None else None
+    fp = _FullPrecision(both, run.fp, lins) if run.fp is not None else None
     hs = _reduce(run, hessians(both, run.inputs, [lins], run.device, run.phases, fp=fp)) if need_inputs else {name: None}
     recs = _solve_and_record(run, len(run.blocks), 'head', lins, hs, hooks, keep_results, results)[1]
     _close_block(run, 'head', [[name]], recs, t0)
