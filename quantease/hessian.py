@@ -175,8 +175,8 @@ def finish(self, q, **stats):
     return q
 
 # %% ../nbs/02_hessian.ipynb #ef3fd419
-def propagate(W, H, D, alpha=1., percdamp=0.01):
-    """The target W* = W + α W D (H + λI)^-1, λ = `percdamp` x mean(diag H), for a layer whose inputs are the quantized
+def propagate(W, H, D, alpha=1., percdamp=0.01, shrink=0.):
+    """The target W* = W + α W D (H + λI + s diag H)^-1, λ = `percdamp` x mean(diag H), s = `shrink` (`damp`), for a layer whose inputs are the quantized
     model's (H = mean x x^T) while its outputs should be the full-precision model's (D = mean (x_fp - x)^T x): solving
     (W*, H) then minimises ||X_fp W^T - X Ŵ^T||² (α = 1). Dead columns keep their weights."""
     if H.shape != (W.shape[1], W.shape[1]) or D.shape != H.shape:
@@ -184,11 +184,11 @@ def propagate(W, H, D, alpha=1., percdamp=0.01):
     if not 0 <= alpha <= 1: raise QuantEaseError(f"alpha must be between 0 and 1; got {alpha}")
     if alpha == 0: return W
     check_finite('D', D)
-    Hd = damp(H.to(W.device, torch.float32), percdamp)
+    Hd = damp(H.to(W.device, torch.float32), percdamp, shrink)
     dead = Hd.diagonal() == 0
     Hd[dead, dead] = 1                      # D's column is zero there too: the weights stay
     L, info = torch.linalg.cholesky_ex(Hd)
-    if info: raise QuantEaseError(f"H + {percdamp} x mean(diag H) is not positive definite; raise percdamp")
+    if info: raise QuantEaseError(f"H + {percdamp} x mean(diag H) + {shrink} x diag H is not positive definite; raise percdamp")
     Y = torch.cholesky_solve((W.float() @ D.to(W.device, torch.float32)).T, L)   # (H + λI)^-1 (W D)^T
     return (W.float() + alpha * Y.T).to(W.dtype)
 

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .grid import Grid, QuantEaseError
 from .hessian import Hessian, propagate as propagate_target
 from .methods import get_method
+from .descent import auto_shrink
 from .system import fault, trim, lean_heap, rss, peak_rss, num_threads, tf32_matmul, atomic_write, patch_to, available_memory
 from .distributed import Ranks, plan_group, merge_rows
 from .models import (Streamed, find_blocks, block_linears, fused_weights, sequential_groups, capture_inputs,
@@ -172,7 +173,8 @@ class Run:
         inputs beside the quantized ones (an expert's does not), W + α W D H^-1 (`hessian.propagate`); rows of a layer
         give the same rows of its target."""
         if not self.propagate or h is None or h.D is None: return W
-        return propagate_target(W, h.H, h.D, self.propagate)
+        # D H^-1 amplifies the noise of H's weak directions: damped as QuantEase damps H for its calibration size
+        return propagate_target(W, h.H, h.D, self.propagate, shrink=auto_shrink(h.nsamples))
 
     def solve(self, W, H, name=None, tokens=None):
         """The method's solver on layer `name` (or rows of it), with the run's TF32 setting and the number of calibration
