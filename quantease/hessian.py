@@ -189,6 +189,6 @@ def propagate(W, H, D, alpha=1., percdamp=0.01, shrink=0.):
     Hd[dead, dead] = 1                      # D's column is zero there too: the weights stay
     L, info = torch.linalg.cholesky_ex(Hd)
     if info: raise QuantEaseError(f"H + {percdamp} x mean(diag H) + {shrink} x diag H is not positive definite; raise percdamp")
-    Y = torch.cholesky_solve((W.float() @ D.to(W.device, torch.float32)).T, L)   # (H + λI)^-1 (W D)^T
+    Y = torch.cholesky_solve((W.float() @ D.to(W.device, torch.float32)).T, L)   # (H + λI + s diag H)^-1 (W D)^T
     return (W.float() + alpha * Y.T).to(W.dtype)
 

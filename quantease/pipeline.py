@@ -383,9 +383,8 @@ def _replayer(run, block, groups, linears, found):
     layer solved after them, while their stored inputs fit an eighth of the device's free memory (beside the quarter
     the Hessians may take); None without any, and none when the run keeps its activations off the device (offload:
     it is short of memory there)."""
-    place = getattr(run.inputs.hidden, 'place', 'device')
-    if place == 'disk' or (place == 'cpu' and run.device.type != 'cpu'): return None
-    free = _free_memory(run.device)
+    room = _spare(run)
+    if not room: return None
     at = {k: g for g, grp in enumerate(groups) for k in grp}
     lengths = [run.inputs.hidden[i].shape[-2] for i in range(len(run.inputs))]
     scale = sum(lengths) / lengths[0]          # `nbytes` is per sample of the probe's (the first sample's) length
@@ -393,7 +392,7 @@ def _replayer(run, block, groups, linears, found):
     for name, r in found.items():
         if name not in at: continue
         if any(at.get(k, -1) > at[name] for k in linears if k.startswith(r.module + '.')): continue
-        if total + r.nbytes * scale > free // 8: continue
+        if total + r.nbytes * scale > room: continue
         plan[name], total = r, total + r.nbytes * scale
     run.note('replay inputs', total)
     return _Replayer(block, plan, at) if plan else None
@@ -518,12 +517,12 @@ def _keep_fp(run, fp, groups, linears):
     """Whether one full-precision pass may keep every layer's input of every sample for the block's true-sequential
     passes (instead of a pass per group): while they fit an eighth of free memory, as the replay's stored inputs do, and
     not when the run keeps its activations off the device."""
-    place = getattr(run.inputs.hidden, 'place', 'device')
-    if place == 'disk' or (place == 'cpu' and run.device.type != 'cpu'): return False
+    room = _spare(run)
+    if not room: return False
     size = next(fp.module.parameters()).element_size()
     per_token = sum(features(linears[g[0]])[1] for g in groups if g[0] in fp.layers) * size
     tokens = sum(run.fp.hidden[i].shape[-2] for i in range(len(run.fp)))
-    if per_token * tokens > _free_memory(run.device) // 8: return False
+    if per_token * tokens > room: return False
     run.note('full-precision inputs', per_token * tokens)
     return True
 
@@ -543,6 +542,14 @@ def _groups(run, block, linears, need_inputs, true_sequential, fp=None):
 def _free_memory(device):
     "Free bytes on `device` (8 GiB assumed where the system does not say)."
     return torch.cuda.mem_get_info(device)[0] if torch.device(device).type == 'cuda' else (available_memory() or 8 << 30)
+
+def _spare(run):
+    """Bytes a block may keep of its samples' layer inputs beside the Hessians (the replay's stored inputs, the kept
+    full-precision inputs): an eighth of the device's free memory; none when the run keeps its activations off the
+    device (offloading says it is short of memory there)."""
+    place = getattr(run.inputs.hidden, 'place', 'device')
+    if place == 'disk' or (place == 'cpu' and run.device.type != 'cpu'): return 0
+    return _free_memory(run.device) // 8
 
 def _budget(device):
     "Bytes the Hessian sums of one pass may take: a quarter of the free memory of `device`, 1 GiB at least."
