@@ -3,7 +3,7 @@ calibration windows we hand it as token ids, on the CPU, and save a checkpoint `
 
     /path/to/ar-venv/bin/python bench/autoround_run.py --model DIR --ids IDS.safetensors --out OUT --bits 4 --group 64 [--sym]
         [--iters 200] [--lr LR] [--minmax-lr LR] [--batch-size 8] [--seed 42] [--no-amp] [--no-minmax-tuning]
-        [--format auto_gptq|fake] [--threads 2]
+        [--format auto_gptq|dense] [--threads 2]
 
 IDS.safetensors holds `input_ids` [windows, tokens] (e.g. `quantease.data.calibration('c4', tok, 16, 512, seed=0)`);
 auto-round calibrates on exactly those windows (nsamples = windows, seqlen = tokens), each handed over as
@@ -13,11 +13,17 @@ minmax lr 1/iters, batch 8, seed 42, min-max tuning on, lm_head left alone, amp:
 finds CPU bfloat16 support, else float32; --no-amp forces float32; scales are kept in float16 either way).
 
 Format: 'auto_gptq' (default) is auto-round's GPTQ export (quant_method 'gptq', v1 zero points stored minus one),
-which quantease.load reads back to exactly the weights auto-round tuned. v1 cannot hold a zero point of 0 (auto-round
-clamps it to 1, shifting that group one step): if an asymmetric run has any, the runner saves 'fake' instead and says
-so. 'fake' saves dense weights (each the dequantized grid value) that quantease.load and transformers read as a plain
-model; the runner then checks every group of every quantized row holds at most 2**bits distinct values.
-('auto_round' format is not offered: its quant_method 'auto-round' is not one quantease.load reads.)
+which quantease.load reads. v1 cannot hold a zero point of 0 (auto-round clamps it to 1, shifting that group one step):
+if an asymmetric run has any, the runner saves 'dense' instead and says so. 'dense' is a plain float32 model
+(quantease.load and transformers read it) whose quantized layers hold (q - zero) * scale, the values auto-round's
+packed export stands for, everything else the original model's tensors. It is written here, not by auto-round's
+'fake' export: auto-round tunes in bfloat16 and keeps only bfloat16 rounded weights in memory, and its 'fake' save
+(0.16.1, model loaded in float32) then restores the *original* float32 weights over the quantized ones (its log:
+"Restored 272 tensor(s) from FP16/BF16 to their original FP32 values", the linear layers among them): a checkpoint of
+the unquantized model. The codes q are recovered from the bfloat16 weights (exact: bfloat16's error is under 1/32 of
+a step at 4 bits) and checked to lie on the grid.
+Either way the runner records each quantized layer's fingerprint (sum of |w| and of w^2, float64, of the dense
+weights (q - zero) * scale) in the run file; `peers.py` compares them with the weights it reads back.
 Writes OUT/autoround_run.json (time of `quantize()` alone, peak RSS, settings used) and prints it.
 """
 import argparse, json, time
@@ -25,18 +31,30 @@ from pathlib import Path
 from provenance import peak_rss     # bench/ is on the path: this script runs from it
 
 
-def grid_check(model, bits):
-    "(layers, max distinct values in one group of one row, groups over 2**bits) of the fake-quantized linear layers."
-    layers, worst, bad = 0, 0, 0
-    for n, m in model.named_modules():
-        g = getattr(m, 'group_size', None)
-        if not hasattr(m, 'scale') or getattr(m, 'bits', 16) > 8 or m.weight.dim() != 2: continue
-        w = m.weight.detach().float()
-        w = w.reshape(-1, g if g and g > 0 else w.shape[1])
-        s = w.sort(1).values
-        k = 1 + (s[:, 1:] != s[:, :-1]).sum(1)
-        layers, worst, bad = layers + 1, max(worst, int(k.max())), bad + int((k > 2 ** bits).sum())
-    return layers, worst, bad
+def quantized_layers(model):
+    "{name: layer} of the linear layers auto-round quantized (they carry its `scale` and `zp`)."
+    return {n: m for n, m in model.named_modules()
+            if hasattr(m, 'scale') and getattr(m, 'bits', 16) <= 8 and getattr(m, 'weight', None) is not None and m.weight.dim() == 2}
+
+
+def dequantized(m, bits, torch):
+    """The float32 weights (q - zero) * scale that layer `m`'s packed export stands for: codes q recovered from the
+    in-memory (bfloat16, fake-quantized) weights with its float16 scales and zero points; raises if any weight is off
+    the grid by more than a quarter step (the recovery would then be guesswork)."""
+    w = m.weight.detach().float()
+    rows, cols = w.shape
+    g = m.group_size if m.group_size and m.group_size > 0 else cols
+    s = m.scale.float().reshape(rows, -1, 1)
+    z = m.zp.float().reshape(rows, -1, 1) if torch.is_tensor(m.zp) else float(m.zp)   # symmetric grids: one number
+    x = w.reshape(rows, cols // g, g) / s + z
+    q = x.round().clamp(0, 2 ** bits - 1)
+    off = (x - q).abs().max().item()
+    if off > 0.25: raise SystemExit(f'{m.global_name}: a weight lies {off:.2f} steps off its grid')
+    return ((q - z) * s).reshape(rows, cols)
+
+
+def fingerprint(w):
+    return [float(w.double().abs().sum()), float(w.double().square().sum())]
 
 
 def main():
@@ -46,7 +64,7 @@ def main():
     ap.add_argument('--iters', type=int, default=200); ap.add_argument('--lr', type=float); ap.add_argument('--minmax-lr', type=float)
     ap.add_argument('--batch-size', type=int, default=8); ap.add_argument('--seed', type=int, default=42)
     ap.add_argument('--no-amp', action='store_true', help='tune in float32 (auto-round tunes in bfloat16 on the CPU)')
-    ap.add_argument('--no-minmax-tuning', action='store_true'); ap.add_argument('--format', default='auto_gptq', choices=('auto_gptq', 'fake'))
+    ap.add_argument('--no-minmax-tuning', action='store_true'); ap.add_argument('--format', default='auto_gptq', choices=('auto_gptq', 'dense'))
     ap.add_argument('--threads', type=int, default=2)
     a = ap.parse_args()
     import torch
@@ -76,17 +94,22 @@ def main():
                     tune_dtype=str(ar.model_context.amp_dtype), scale_dtype=str(ar.scale_dtype),
                     low_cpu_mem_usage=ar.compress_context.low_cpu_mem_usage,
                     pad_tokens_in_ids=int((ids == tok.pad_token_id).sum()) if tok.pad_token_id is not None else 0)
-    fmt, check = a.format, {}
+    layers = quantized_layers(ar.model)
+    if not layers: raise SystemExit('auto-round quantized no layer')
+    ref = {n: dequantized(m, a.bits, torch) for n, m in layers.items()}
+    fmt, check = a.format, dict(layers=len(ref))
     if fmt == 'auto_gptq' and not a.sym:
-        check['zero_point_0_groups'] = sum(int((m.zp == 0).sum()) for m in ar.model.modules() if isinstance(getattr(m, 'zp', None), torch.Tensor))
-        if check['zero_point_0_groups']: fmt = 'fake'; print(f"{check['zero_point_0_groups']} zero points of 0, which GPTQ v1 cannot store: saving 'fake'")
-    if fmt == 'fake':
-        layers, worst, bad = grid_check(ar.model, a.bits)
-        check.update(layers=layers, max_values_per_group=worst, groups_over=bad)
-        if layers == 0 or bad: raise SystemExit(f"grid check failed: {check}")
-    ar.save_quantized(a.out, format=fmt, inplace=True)
+        check['zero_point_0_groups'] = sum(int((m.zp == 0).sum()) for m in layers.values() if torch.is_tensor(m.zp))
+        if check['zero_point_0_groups']: fmt = 'dense'; print(f"{check['zero_point_0_groups']} zero points of 0, which GPTQ v1 cannot store: saving 'dense'")
+    if fmt == 'dense':
+        plain = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)   # every other tensor as it was
+        for n, w in ref.items(): plain.get_submodule(n).weight.data.copy_(w)
+        plain.save_pretrained(a.out); tok.save_pretrained(a.out)
+    else:
+        ar.save_quantized(a.out, format=fmt, inplace=True)
     info = dict(tool='auto-round', version=auto_round.__version__, args=vars(a), seconds=seconds, peak_rss=peak,
-                threads=torch.get_num_threads(), settings=settings, format=fmt, check=check)
+                threads=torch.get_num_threads(), settings=settings, format=fmt, check=check,
+                weights={n: fingerprint(w) for n, w in ref.items()})
     (Path(a.out) / 'autoround_run.json').write_text(json.dumps(info, indent=1, default=str))
     print(json.dumps(info, default=str))
 

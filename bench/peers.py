@@ -158,12 +158,25 @@ def evaluate_apart(folder, bits, tasks):
     return json.loads(out.read_text())
 
 
+def check_weights(model, folder):
+    """Where the runner recorded the fingerprints of the weights it quantized (`weights`: {layer: [sum |w|, sum w^2]}),
+    the weights read back must match them (rel. 1e-5: float32 sums in another order), or the evaluation would describe
+    another model than the one the tool made (auto-round's own dense export once gave back the unquantized weights)."""
+    info = json.loads(next(Path(folder).glob('*_run.json')).read_text())
+    for name, want in (info.get('weights') or {}).items():
+        w = model.get_submodule(name).weight.detach().double()
+        got = [float(w.abs().sum()), float(w.square().sum())]
+        if not all(math.isclose(g, e, rel_tol=1e-5) for g, e in zip(got, want)):
+            raise SystemExit(f'{folder}: {name} read back as {got} (|w|, w^2 sums), the runner recorded {want}')
+
+
 def evaluate(folder, bits, tasks):
     "Perplexities (and the 4-bit rows' tasks) of a checkpoint, by the same code that evaluates our own runs."
     import torch
     from quantease.data import test_stream
     from quantease.evaluate import perplexity
     model, tok = dense_model(folder)
+    check_weights(model, folder)
     with torch.inference_mode():
         ppl = {d: float(perplexity(model, test_stream(d, tok), seqlen=EVAL['seqlen'], max_windows=EVAL['windows'])) for d in DATASETS}
     out = dict(ppl=ppl)
