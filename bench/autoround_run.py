@@ -28,7 +28,7 @@ Writes OUT/autoround_run.json (time of `quantize()` alone, peak RSS, settings us
 """
 import argparse, json, time
 from pathlib import Path
-from provenance import peak_rss     # bench/ is on the path: this script runs from it
+from provenance import fingerprint, peak_rss     # bench/ is on the path: this script runs from it
 
 
 def quantized_layers(model):
@@ -51,10 +51,6 @@ def dequantized(m, bits, torch):
     off = (x - q).abs().max().item()
     if off > 0.25: raise SystemExit(f'{m.global_name}: a weight lies {off:.2f} steps off its grid')
     return ((q - z) * s).reshape(rows, cols)
-
-
-def fingerprint(w):
-    return [float(w.double().abs().sum()), float(w.double().square().sum())]
 
 
 def main():

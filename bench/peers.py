@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from provenance import stamp, write_result
+from provenance import fingerprint, stamp, write_result
 from report import markdown
 
 DATASETS = ('wikitext2', 'ptb', 'c4')
@@ -164,8 +164,7 @@ def check_weights(model, folder):
     another model than the one the tool made (auto-round's own dense export once gave back the unquantized weights)."""
     info = json.loads(next(Path(folder).glob('*_run.json')).read_text())
     for name, want in (info.get('weights') or {}).items():
-        w = model.get_submodule(name).weight.detach().double()
-        got = [float(w.abs().sum()), float(w.square().sum())]
+        got = fingerprint(model.get_submodule(name).weight)
         if not all(math.isclose(g, e, rel_tol=1e-5) for g, e in zip(got, want)):
             raise SystemExit(f'{folder}: {name} read back as {got} (|w|, w^2 sums), the runner recorded {want}')
 

@@ -41,6 +41,13 @@ def peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def fingerprint(w):
+    """[sum |w|, sum w^2] of a weight tensor in float64: what a runner records of each layer it quantized, and what the
+    evaluation compares the weights it reads back with (`peers.check_weights`)."""
+    w = w.detach().double()
+    return [float(w.abs().sum()), float(w.square().sum())]
+
+
 def commit():
     "HEAD's hash, with '+dirty' when tracked files differ from it (the figure then comes from uncommitted code)."
     git = lambda *a: subprocess.run(['git', *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
