@@ -61,6 +61,8 @@ RECIPES = {
     'quantease-prop50': ('ours', ['--quantization-method', 'quantease', '--propagate', '0.5'],
                        'QuantEase, half the full-precision correction (propagate 0.5)'),
     'gptq-prop':      ('ours', ['--quantization-method', 'gptq', '--propagate', '1'], 'GPTQ, full-precision target (propagate 1)'),
+    'quantease-refit': ('ours', ['--quantization-method', 'quantease', '--refit', '2'],
+                        'QuantEase, 2 rounds of least-squares scales for the codes, 5 sweeps after each'),
     'llmc-gptq':      ('llmc', ['--recipe', 'gptq'], 'llm-compressor GPTQ, its default recipe (static act-order, 1% damping)'),
     'llmc-gptq-mse':  ('llmc', ['--recipe', 'gptq', '--observer', 'mse'], 'llm-compressor GPTQ, MSE observer'),
     'llmc-awq':       ('llmc', ['--recipe', 'awq'], 'llm-compressor AWQ'),

@@ -16,7 +16,7 @@ from .grid import BITS, QuantEaseError
 from .system import Registry
 from .rtn import rtn
 from .gptq import gptq, obq
-from .descent import quantease, SCHEDULES
+from .descent import quantease, SCHEDULES, REFIT_SWEEPS
 from .fast import BACKENDS
 from .outliers import quantease_outliers, gptq_quantease
 from .spqr import spqr
@@ -160,22 +160,25 @@ class QuantEaseOptions:
     block: int = option(128, "QuantEase: columns per block of a sweep (1: the per-column loop)")
     backend: str = option('auto', "QuantEase: sweep kernel (reference: the plain loop of the paper)", ('auto', 'reference') + BACKENDS)
     refresh: int = option(10, "QuantEase: recompute P = H(W - Ŵ) exactly every N sweeps (0: never)")
+    refit: int = option(0, "QuantEase: rounds of least-squares group scales for the codes, each followed by 5 sweeps (0: the clipping search's scales)")
     outlier: float = option(0., "QuantEase: fraction of weights kept in full precision (0.01 = 1%)")
     alpha: float = option(1.0, "outliers: step of the thresholding step, times 1/λmax(H)")
     structured: bool = option(False, "outliers: keep whole input columns")
     candidates: str = option('auto', "outliers: how the first outliers are picked", ('auto', 'magnitude', 'sensitivity'))
 
 # %% ../nbs/10_methods.ipynb #06b0fd58
-def _quantease(W, H, grid, outlier=0., alpha=1.0, structured=False, candidates='auto', refresh=10, **common):
+def _quantease(W, H, grid, outlier=0., alpha=1.0, structured=False, candidates='auto', refresh=10, refit=0, **common):
     "QuantEase, with a sparse full-precision part when `outlier` > 0."
     if outlier: return quantease_outliers(W, H, grid, outlier=outlier, alpha=alpha, structured=structured, candidates=candidates, **common)
-    return quantease(W, H, grid, refresh=refresh, **common)
+    return quantease(W, H, grid, refresh=refresh, refit=refit, **common)
 
 # %% ../nbs/10_methods.ipynb #50e5434e
 def _check_quantease(o, grid):
     if not 0 <= o.outlier < 1: raise QuantEaseError(f"outlier must be a fraction in [0, 1) for quantease; got {o.outlier}")
     if o.structured and not o.outlier: raise QuantEaseError("structured outliers need outlier > 0")
     if o.outlier and o.backend == 'reference': raise QuantEaseError("backend 'reference' runs plain QuantEase, not the outlier variant")
+    if o.outlier and o.refit: raise QuantEaseError("refit fits the scales of plain QuantEase, not of the outlier variant")
+    if o.refit < 0: raise QuantEaseError(f"refit must be >= 0; got {o.refit}")
     if o.num_iter < 1: raise QuantEaseError(f"num_iter must be at least 1; got {o.num_iter}")
     if not o.alpha > 0: raise QuantEaseError(f"alpha must be positive; got {o.alpha}")
 
@@ -228,7 +231,7 @@ class TernaryOptions:
 NO_TERNARY = tuple(b for b in BITS if b != 1.58)
 
 # what each solver costs on a [rows, cols] layer: flops (for the distributed planner) and workspace bytes beside H
-def _sweeps(o): return max(getattr(o, 'num_iter', 1) or 1, 1)
+def _sweeps(o): return max(getattr(o, 'num_iter', 1) or 1, 1) + getattr(o, 'refit', 0) * REFIT_SWEEPS
 
 # %% ../nbs/10_methods.ipynb #0b9de3ff
 def _gptq_flops(o, r, c): return c ** 3 + 2 * r * c ** 2                   # the inverse Cholesky, then the sweep
