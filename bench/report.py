@@ -372,6 +372,30 @@ def table_clip():
     return markdown(head, rows) + source([r], 'results/study/clip-layers.json')
 
 
+REFIT_CONFIGS = {'pipeline': "QuantEase, the pipeline's default at 16 x 512 tokens", 'sweeps+10': 'the same, 10 more sweeps',
+                 'refit 1': 'refit 1: least-squares scales, 5 sweeps', 'refit 2': 'refit 2: twice that',
+                 'refit 3': 'refit 3: three times'}
+
+
+def table_refit():
+    """The refit layer study (results/study/refit-layers.json): each configuration's held-out objective over the pipeline
+    default's on the same SmolLM2 layer and cell (mean over the six layers), and its solve time over the default's."""
+    f = RESULTS / 'study' / 'refit-layers.json'
+    if not f.exists(): return '(no refit study committed yet)'
+    r = json.loads(f.read_text())
+    recs = [x for x in r['study'] if x['source'] == 'smollm2']
+    base = {(x['layer'], x['bits'], x['groupsize']): x for x in recs if x['config'] == 'pipeline'}
+    def mean(rs, key): return sum(x[key] / base[(x['layer'], x['bits'], x['groupsize'])][key] for x in rs) / len(rs) if rs else None
+    rows = []
+    for cfg, what in REFIT_CONFIGS.items():
+        of = lambda **k: [x for x in recs if x['config'] == cfg and all(x[a] == b for a, b in k.items())]
+        rows.append([what, *(fmt(mean(of(bits=b, groupsize=g), 'held'), 3) for b in (3, 4) for g in (-1, 64)),
+                     fmt(mean(of(), 'cal'), 3), fmt(mean(of(), 'seconds'), 2)])
+    head = ['configuration', *(f'held-out {b}-bit {"per channel" if g < 0 else "g64"}' for b in (3, 4) for g in (-1, 64)),
+            'calibration, all cells', 'solve time']
+    return markdown(head, rows) + source([r], 'results/study/refit-layers.json')
+
+
 def table_calibration():
     "Defaults against calibration size (results/study/calibration.json): held-out error over the best configuration's."
     f = RESULTS / 'study' / 'calibration.json'
@@ -418,7 +442,7 @@ def table_small():
     return markdown(['run', 'settings', 'WikiText-2', 'PTB', 'C4', 'mean layer error'], rows) + source(used, 'results/small')
 
 
-TABLES = dict(small=table_small, calibration=table_calibration, clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, interleaved=table_interleaved, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
+TABLES = dict(small=table_small, refit=table_refit, calibration=table_calibration, clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, interleaved=table_interleaved, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
               moe=table_moe, micro=table_micro, attention=table_attention, roofline=table_roofline, kernel_ppl=table_kernel_ppl)
 
 

@@ -18,6 +18,7 @@ I + N(0,1)/sqrt(c), channel scales exp(N(0, 0.25)), 0.5% of the channels x20, 81
 import argparse, importlib, json, math, os, sys, time, types
 from pathlib import Path
 import torch
+from provenance import write_result
 
 SYNTH = ['1536x576', '576x1536', '1024x1024']
 REAL = ['5.self_attn.q_proj', '5.self_attn.o_proj', '5.mlp.down_proj',
@@ -111,6 +112,12 @@ def configs():
         'gptq-act':   ('GPTQ, act-order + static groups', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True)),
         'gptq-mse':   ("GPTQ, act-order + static groups, GPTQ's clipping search", clip('mse', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True))),
         'gptq-hmse':  ('GPTQ, act-order + static groups, H_jj-weighted search', clip('hmse', lambda W, H, g: gptq(W, H, g, act_order=True, static_groups=True))),
+        # least-squares scales for the codes (`refit`), on the pipeline's defaults at 16 x 512 calibration tokens
+        'pipeline':   ("the pipeline's default at 16 x 512 tokens: H_jj-weighted search, shrink 0.5", clip('hmse', qe(tokens=8192))),
+        'sweeps+10':  ('the same with 10 more sweeps (as many as refit 2 adds)', clip('hmse', qe(tokens=8192, num_iter=30))),
+        'refit 1':    ('the same, then 1 round of least-squares scales + 5 sweeps', clip('hmse', qe(tokens=8192, refit=1))),
+        'refit 2':    ('the same, then 2 rounds of least-squares scales + 5 sweeps', clip('hmse', qe(tokens=8192, refit=2))),
+        'refit 3':    ('the same, then 3 rounds of least-squares scales + 5 sweeps', clip('hmse', qe(tokens=8192, refit=3))),
     }
 
 
@@ -219,8 +226,7 @@ def main(argv=None):
                                    cal=relative_error(W, q.weight, Hc), held=relative_error(W, q.weight, Hh))
                         out['study'].append(rec)
                     print(f'{src} {layer} {b} bits g{gs}: done', file=sys.stderr, flush=True)
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(out, indent=1))
+        write_result(a.out, out)     # with its provenance: command, commit, machine, date
         base = {(r['source'], r['layer'], r['bits'], r['groupsize']): r for r in out['study'] if r['config'] == 'old'}
         def ratio(rs, key): return sum(r[key] / base[(r['source'], r['layer'], r['bits'], r['groupsize'])][key] for r in rs) / len(rs)
         rows = []
@@ -260,8 +266,7 @@ def main(argv=None):
                              cell(rec['ours, old default']), cell(rec['gptq']), f"{tr:.2f}", f"{rec['ours, default']['seconds']:.2f}",
                              f"{tr / rec['ours, default']['seconds']:.1f}x"])
                 print(f'{src} {layer} {b} bits: reference done', file=sys.stderr, flush=True)
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(out, indent=1))
+        write_result(a.out, out)     # with its provenance: command, commit, machine, date
         print(f"\nSide by side with linkedin/QuantEase (per channel, asymmetric, 30 sweeps, no act-order, {a.threads} thread(s)); "
               "relative error calibration / held-out:\n")
         print(markdown(['source', 'layer', 'bits', 'reference', 'ours, its schedule', 'ours, default', 'ours, old default', 'GPTQ',
