@@ -396,6 +396,24 @@ def table_refit():
     return markdown(head, rows) + source([r], 'results/study/refit-layers.json')
 
 
+def table_refit_ppl():
+    """QuantEase with `--refit 2` beside its default on the same cell and calibration seed (results/peers): perplexities
+    and their ratio (refit over default; the geometric mean over the three test sets)."""
+    rs = runs('peers')
+    rows, used = [], []
+    for cell in ('w4-g64', 'w4-ch', 'w3-g64', 'w3-ch'):
+        for seed in (0, 1):
+            a, b = rs.get(f'quantease-{cell}-s{seed}'), rs.get(f'quantease-refit-{cell}-s{seed}')
+            if not (a and b): continue
+            used += [a, b]
+            ratios = [b['ppl'][d] / a['ppl'][d] for d in DATASETS]
+            rows.append([cell, seed, ' / '.join(fmt(a['ppl'][d]) for d in DATASETS), ' / '.join(fmt(b['ppl'][d]) for d in DATASETS),
+                         ' / '.join(fmt(x, 3) for x in ratios), fmt(math.prod(ratios) ** (1 / 3), 3)])
+    if not rows: return '(no refit runs committed yet)'
+    return markdown(['cell', 'seed', 'default (WikiText-2 / PTB / C4)', 'refit 2', 'refit / default', 'geometric mean'], rows) + \
+        source(used, 'results/peers')
+
+
 def table_calibration():
     "Defaults against calibration size (results/study/calibration.json): held-out error over the best configuration's."
     f = RESULTS / 'study' / 'calibration.json'
@@ -442,7 +460,7 @@ def table_small():
     return markdown(['run', 'settings', 'WikiText-2', 'PTB', 'C4', 'mean layer error'], rows) + source(used, 'results/small')
 
 
-TABLES = dict(small=table_small, refit=table_refit, calibration=table_calibration, clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, interleaved=table_interleaved, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
+TABLES = dict(small=table_small, refit=table_refit, refit_ppl=table_refit_ppl, calibration=table_calibration, clip=table_clip, peers=table_peers, head=table_head, decode=table_decode, interleaved=table_interleaved, perplexity=table_perplexity, methods=table_methods, lambada=table_lambada, serve=table_serve, resume=table_resume,
               moe=table_moe, micro=table_micro, attention=table_attention, roofline=table_roofline, kernel_ppl=table_kernel_ppl)
 
 
