@@ -65,7 +65,9 @@ class Refine(Hook):
                 r = torch.round(r) if hard else r + (torch.round(r) - r).detach()
                 lin.weight = (s * ls.exp())[:, g] * (r.clamp(0, maxq) - z)
         params = [p for v in P.values() for p in v[5:] if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=a.lr) if a.opt == 'adam' else None
+        groups = [dict(params=[v[6] for v in P.values() if v[6].requires_grad], lr=a.lr),
+                  dict(params=[v[5] for v in P.values() if v[5].requires_grad], lr=a.lr_codes)]
+        opt = torch.optim.Adam([g for g in groups if g['params']]) if a.opt == 'adam' else None
         n = len(run.inputs)
         with torch.no_grad():
             put(True); l0 = self.full(run)
@@ -106,7 +108,7 @@ def main():
     ap.add_argument('--bits', type=int, default=4); ap.add_argument('--group', type=int, default=64)
     ap.add_argument('--steps', type=int, default=0); ap.add_argument('--lr', type=float, default=1e-3); ap.add_argument('--batch', type=int, default=2)
     ap.add_argument('--what', default='scales'); ap.add_argument('--target', default='q'); ap.add_argument('--opt', default='adam'); ap.add_argument('--check', type=int, default=8)
-    ap.add_argument('--refit', type=int, default=0)
+    ap.add_argument('--refit', type=int, default=0); ap.add_argument('--lr-codes', type=float, default=0.02)
     ap.add_argument('--layers', type=int, default=None); ap.add_argument('--seed', type=int, default=0); ap.add_argument('--out', default=None)
     a = ap.parse_args()
     torch.manual_seed(0)
