@@ -486,13 +486,14 @@ def value(key):
 
 
 # ----------------------------------------------------------------------------- the front page
-TABLE_RE = re.compile(r'(<!-- results:(\w+) -->\n)(.*?)(\n<!-- /results -->)', re.S)
+# a table's body may be empty, but never holds another table's opening marker (an empty one once swallowed the next)
+TABLE_RE = re.compile(r'(<!-- results:(\w+) -->)((?:(?!<!-- results:).)*?)(<!-- /results -->)', re.S)
 VALUE_RE = re.compile(r'(<!--v:([^>]+?)-->)(.*?)(<!--/v-->)')
 
 
 def fill(text):
     "`text` with every marked table and value replaced by what the results say."
-    text = TABLE_RE.sub(lambda m: m.group(1) + TABLES[m.group(2)]() + m.group(4), text)
+    text = TABLE_RE.sub(lambda m: m.group(1) + '\n' + TABLES[m.group(2)]() + '\n' + m.group(4), text)
     return VALUE_RE.sub(lambda m: m.group(1) + value(m.group(2)) + m.group(4), text)
 
 

@@ -438,8 +438,9 @@ def _resume_point(s, calib, net):
     inputs = fp = None
     if st.get('acts'):
         snap = s.prog.mine(s.prog.dir / st['acts'])
-        store = Activations.load(snap, job.offload_activations, s.device, _offload_dtype(job))
-        if (snap / 'fp').exists(): fp = Activations.load(snap / 'fp', job.offload_activations, s.device, _offload_dtype(job))
+        load = lambda folder: Activations.load(folder, job.offload_activations, s.device, _offload_dtype(job))
+        store = load(snap)
+        if (snap / 'fp').exists(): fp = load(snap / 'fp')      # the full-precision stream's, beside them (propagate)
         extras = capture_inputs(net if not s.stream else _outside(s.model), s.ranks.samples(calibration_samples(calib)), store=[]).extras
         if s.stream: s.model.release()
         inputs = BlockInputs(store, extras)        # the boundary's hidden states, bit for bit; the rest captured again
