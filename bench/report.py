@@ -347,6 +347,14 @@ def table_peers():
     return peers.table(rs) + source(rs, 'results/peers')
 
 
+def ratio_to(recs, base):
+    """For a layer study's records: mean(rs, key), the mean over records `rs` of each one's `key` divided by the `base`
+    configuration's on the same problem (source, layer, bits, grouping); None for no records."""
+    problem = lambda x: (x['source'], x['layer'], x['bits'], x['groupsize'])
+    ref = {problem(x): x for x in recs if x['config'] == base}
+    return lambda rs, key: sum(x[key] / ref[problem(x)][key] for x in rs) / len(rs) if rs else None
+
+
 CLIP_CONFIGS = {'default': 'QuantEase, min/max ranges (the default before this study)', 'act-order': 'QuantEase, act-order',
                 'mse': "QuantEase, GPTQ's clipping search", 'hmse': 'QuantEase, H_jj-weighted clipping search (the default now)',
                 'hmse+act': 'QuantEase, H_jj-weighted search + act-order', 'gptq': 'GPTQ, no act-order',
@@ -360,8 +368,7 @@ def table_clip():
     if not f.exists(): return '(no layer study committed yet)'
     r = json.loads(f.read_text())
     recs = r['study']
-    base = {(x['source'], x['layer'], x['bits'], x['groupsize']): x for x in recs if x['config'] == 'default'}
-    def mean(rs, key): return sum(x[key] / base[(x['source'], x['layer'], x['bits'], x['groupsize'])][key] for x in rs) / len(rs) if rs else None
+    mean = ratio_to(recs, 'default')
     rows = []
     for cfg, what in CLIP_CONFIGS.items():
         of = lambda **k: [x for x in recs if x['config'] == cfg and all(x[a] == b for a, b in k.items())]
@@ -384,8 +391,7 @@ def table_refit():
     if not f.exists(): return '(no refit study committed yet)'
     r = json.loads(f.read_text())
     recs = [x for x in r['study'] if x['source'] == 'smollm2']
-    base = {(x['layer'], x['bits'], x['groupsize']): x for x in recs if x['config'] == 'pipeline'}
-    def mean(rs, key): return sum(x[key] / base[(x['layer'], x['bits'], x['groupsize'])][key] for x in rs) / len(rs) if rs else None
+    mean = ratio_to(recs, 'pipeline')
     rows = []
     for cfg, what in REFIT_CONFIGS.items():
         of = lambda **k: [x for x in recs if x['config'] == cfg and all(x[a] == b for a, b in k.items())]
