@@ -16,7 +16,10 @@ Measured (SmolLM2-135M, 4-bit g64, seed 0, 16 x 512 C4, 24 steps of 2 windows, A
 runs of 2026-12-08, before this file was committed, from the same code): 6 blocks quantized, QuantEase alone
 24.716 / 56.321 / 33.486 (WikiText-2 / PTB / C4), scales to the quantized-input target 24.688 / 56.437 / 33.469, scales to
 the full-precision stream 24.582 / 56.377 / 33.440; all 30 blocks, scales to the full-precision stream 27.067 / 60.625 /
-35.302 (QuantEase alone 27.07 / 61.26 / 35.93, results/peers), 377 s. Code offsets by sign steps from QuantEase's
+35.302 (QuantEase alone 27.07 / 61.26 / 35.93, results/peers), 377 s. Committed runs of the same settings
+(results/study/block-tune-*.json): 4-bit g64 seed 1 27.203 / 61.050 / 35.127 (alone 27.14 / 62.16 / 35.69), 4-bit
+per channel seed 0 31.554 / 70.748 / 38.379 (alone 31.51 / 70.32 / 39.20), ~425 s each: about 1% better on the
+geometric mean of the three test sets in all three runs, from PTB and C4, WikiText-2 unchanged. Code offsets by sign steps from QuantEase's
 integer codes either flip nothing or flip too many (loss x10 at lr 2/24): they need the descent's fractional
 optimum as their start.
 """
