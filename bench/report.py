@@ -405,6 +405,7 @@ def table_refit():
 def table_refit_ppl():
     """QuantEase with `--refit 2` beside its default on the same cell and calibration seed (results/peers): perplexities
     and their ratio (refit over default; the geometric mean over the three test sets)."""
+    import peers                                     # its geometric mean, as for the side-by-side's ratios
     rs = runs('peers')
     rows, used = [], []
     for cell in ('w4-g64', 'w4-ch', 'w3-g64', 'w3-ch'):
@@ -414,7 +415,7 @@ def table_refit_ppl():
             used += [a, b]
             ratios = [b['ppl'][d] / a['ppl'][d] for d in DATASETS]
             rows.append([cell, seed, ' / '.join(fmt(a['ppl'][d]) for d in DATASETS), ' / '.join(fmt(b['ppl'][d]) for d in DATASETS),
-                         ' / '.join(fmt(x, 3) for x in ratios), fmt(math.prod(ratios) ** (1 / 3), 3)])
+                         ' / '.join(fmt(x, 3) for x in ratios), fmt(peers.geomean(ratios), 3)])
     if not rows: return '(no refit runs committed yet)'
     return markdown(['cell', 'seed', 'default (WikiText-2 / PTB / C4)', 'refit 2', 'refit / default', 'geometric mean'], rows) + \
         source(used, 'results/peers')

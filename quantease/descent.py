@@ -176,7 +176,7 @@ def quantease(W, H, grid=None, num_iter=20, percdamp=0., shrink=None, act_order=
     return _refit(W, H, q, int(refit), dict(percdamp=percdamp, shrink=shrink, act_order=act_order, block=block, schedule=schedule,
                                             backend=backend, threads=threads, tf32=tf32, refresh=refresh)) if refit else q
 
-REFIT_SWEEPS = 5   # sweeps after each refit: on SmolLM2 layers 20 more gave the same held-out error as 5
+REFIT_SWEEPS = 5   # sweeps after each refit: on the six SmolLM2 layers 20 instead of 5 lowered the held-out error by under 0.4%
 
 def _refit(W, H, q, rounds, kw):
     "`rounds` of: least-squares scales for q's codes, then `REFIT_SWEEPS` sweeps from them (each row keeps its best)."

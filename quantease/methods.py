@@ -160,7 +160,7 @@ class QuantEaseOptions:
     block: int = option(128, "QuantEase: columns per block of a sweep (1: the per-column loop)")
     backend: str = option('auto', "QuantEase: sweep kernel (reference: the plain loop of the paper)", ('auto', 'reference') + BACKENDS)
     refresh: int = option(10, "QuantEase: recompute P = H(W - Ŵ) exactly every N sweeps (0: never)")
-    refit: int = option(0, "QuantEase: rounds of least-squares group scales for the codes, each followed by 5 sweeps (0: the clipping search's scales)")
+    refit: int = option(0, f"QuantEase: rounds of least-squares group scales for the codes, each followed by {REFIT_SWEEPS} sweeps (0: the clipping search's scales)")
     outlier: float = option(0., "QuantEase: fraction of weights kept in full precision (0.01 = 1%)")
     alpha: float = option(1.0, "outliers: step of the thresholding step, times 1/λmax(H)")
     structured: bool = option(False, "outliers: keep whole input columns")
